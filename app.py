@@ -1,0 +1,5 @@
+"""WSGI entry: `flask --app app …` and `gunicorn app:app`."""
+
+from school import create_app
+
+app = create_app()

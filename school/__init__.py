@@ -1,0 +1,204 @@
+"""手机党校: the application factory."""
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from school import access, db, errors, settings
+from school.extensions import babel, csrf, login_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Session cookie marked Secure whenever the request came over HTTPS (or always, by setting)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the site: settings, database, extensions, blueprints, errors, commands."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(settings.instance_dir()),
+    )
+    app.config.update(settings.load())
+    app.config.update(
+        SESSION_COOKIE_NAME="dx_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        # Tokens live as long as the session: a long lesson video must not expire them.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_CHECK_DEFAULT=False,
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "school" / "translations"),
+        SEND_FILE_MAX_AGE_DEFAULT=timedelta(days=365),
+    )
+    app.config.update(overrides or {})
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["SESSION_DAYS"])
+    app.session_interface = SessionInterface()
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+
+    db.init_app(app)
+    configure_login(app)
+    configure_babel(app)
+    csrf.init_app(app)
+    configure_requests(app)
+    configure_templates(app)
+    register_blueprints(app)
+    errors.register(app)
+    register_commands(app)
+    return app
+
+
+def configure_login(app: Flask) -> None:
+    from school.accounts import service
+
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(session_id: str):
+        return service.user_for_session(session_id)
+
+    @login_manager.request_loader
+    def load_user_from_token(req):
+        header = req.headers.get("Authorization", "")
+        if req.path.startswith("/api/") and header.startswith("Bearer "):
+            user = service.user_for_token(header[7:].strip(), db.utcnow())
+            if user is not None:
+                req.environ["school.token_auth"] = True
+            return user
+        return None
+
+
+def select_locale() -> str:
+    """The user's chosen language, else the browser's best match, else Chinese."""
+    if current_user and current_user.is_authenticated and current_user.language:
+        return current_user.language
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"], default="zh_CN")
+    return "en" if best == "en" else "zh_CN"
+
+
+def configure_babel(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale)
+
+
+def configure_requests(app: Flask) -> None:
+    @app.before_request
+    def declare_read_only():
+        db.set_read_only(request.method in ("GET", "HEAD", "OPTIONS"))
+
+    @app.before_request
+    def check_access():
+        try:
+            access.enforce()
+        except errors.Unauthorized:
+            if errors.wants_json():
+                raise
+            return redirect(url_for("accounts.sign_in", next=request.full_path.rstrip("?")))
+        return None
+
+    @app.before_request
+    def check_csrf():
+        # Bearer-token calls carry no cookie, so they cannot be forged cross-site.
+        if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE") and not request.environ.get(
+            "school.token_auth"
+        ):
+            csrf.protect()
+
+    @app.before_request
+    def force_password_change():
+        allowed = {"accounts.change_password", "accounts.sign_out", "static", "system.manifest"}
+        if (
+            current_user.is_authenticated
+            and current_user.must_change_password
+            and not request.environ.get("school.token_auth")
+            and request.endpoint not in allowed
+        ):
+            if errors.wants_json():
+                raise errors.Forbidden(code="password_change_required")
+            return redirect(url_for("accounts.change_password"))
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint != "static" and "Cache-Control" not in headers:
+            headers["Cache-Control"] = "no-store"  # pages may show personal data on shared phones
+        return response
+
+
+def configure_templates(app: Flask) -> None:
+    versions: dict[str, str] = {}
+
+    def asset(path: str) -> str:
+        """URL of a static file with a content hash, so it can be cached for a year."""
+        if path not in versions:
+            data = (Path(app.static_folder) / path).read_bytes()
+            versions[path] = hashlib.sha256(data).hexdigest()[:10]
+        return url_for("static", filename=path, v=versions[path])
+
+    from flask_babel import get_locale
+    from flask_babel import lazy_gettext as _l
+
+    from school.access import has_role, may_administer_org
+
+    app.jinja_env.globals.update(
+        asset=asset,
+        has_role=has_role,
+        may_administer_org=may_administer_org,
+        role_names={
+            "member": _l("Member"),
+            "lecturer": _l("Lecturer"),
+            "organizer": _l("Organizer"),
+            "admin": _l("Administrator"),
+        },
+        status_names={"full": _l("Full member"), "probationary": _l("Probationary")},
+        employment_names={"working": _l("Working"), "retired": _l("Retired")},
+    )
+
+    @app.context_processor
+    def locale_code():
+        return {"locale_code": str(get_locale() or "zh_CN")}
+
+
+def register_blueprints(app: Flask) -> None:
+    from school.accounts.views import bp as accounts_bp
+    from school.api import bp as api_bp
+    from school.orgs.views import bp as orgs_bp
+    from school.system.views import bp as system_bp
+
+    for bp in (system_bp, accounts_bp, orgs_bp, api_bp):
+        app.register_blueprint(bp)
+
+
+def register_commands(app: Flask) -> None:
+    from school.accounts.cli import accounts_cli
+    from school.content.cli import content_cli
+    from school.jobs.cli import jobs_cli
+    from school.system.cli import db_cli, doctor
+
+    for command in (accounts_cli, content_cli, jobs_cli, db_cli, doctor):
+        app.cli.add_command(command)

@@ -1,0 +1,87 @@
+"""Who may do what, in one place.
+
+Every view declares an access rule with one of the decorators below; `enforce()` runs before every
+request and refuses what the rule does not allow. A view without a rule is refused outright (and
+tests/test_access_rules.py fails), so no route can forget one. Object-level questions ("may this
+organizer see this member?") are the `may_*` functions, which views and services ask.
+"""
+
+from collections.abc import Callable
+
+from flask import current_app, request
+from flask_login import current_user
+
+from school.errors import Forbidden, Unauthorized
+
+PUBLIC = "public"  # anyone, signed in or not
+SIGNED_IN = "signed_in"  # any signed-in user
+RULES = (PUBLIC, SIGNED_IN, "member", "lecturer", "organizer", "admin")
+
+
+def _rule(name: str) -> Callable:
+    def decorate(view: Callable) -> Callable:
+        view.access_rule = name
+        return view
+
+    return decorate
+
+
+public = _rule(PUBLIC)
+signed_in = _rule(SIGNED_IN)
+member = _rule("member")
+lecturer = _rule("lecturer")
+organizer = _rule("organizer")
+admin = _rule("admin")
+
+# Endpoints that Flask or extensions add, with their rule.
+BUILTIN_RULES = {"static": PUBLIC}
+
+
+def rule_for(endpoint: str | None) -> str | None:
+    """The declared access rule of an endpoint, or None when it has none."""
+    if endpoint is None:
+        return None
+    if endpoint in BUILTIN_RULES:
+        return BUILTIN_RULES[endpoint]
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "access_rule", None)
+
+
+def has_role(user, role: str) -> bool:
+    """Role check where admin holds every role."""
+    return user.is_authenticated and (user.has_role(role) or user.has_role("admin"))
+
+
+def enforce() -> None:
+    """before_request: refuse a request its endpoint's rule does not allow."""
+    if request.endpoint is None:
+        return  # no route matched: Flask answers 404/405 itself
+    rule = rule_for(request.endpoint)
+    if rule is None:
+        raise Forbidden()  # fail closed: a route without a rule is nobody's
+    if rule == PUBLIC:
+        return
+    if not current_user.is_authenticated:
+        raise Unauthorized()
+    if rule != SIGNED_IN and not has_role(current_user, rule):
+        raise Forbidden()
+
+
+def may_administer_org(user, org_id: int | None) -> bool:
+    """Organizers within their subtree, and admins, may administer an org."""
+    from school.orgs.service import in_scope
+
+    return user.is_authenticated and in_scope(user, org_id)
+
+
+def may_view_member(user, member) -> bool:
+    """A user sees themself; organizers see members of their subtree; admins everyone."""
+    if not user.is_authenticated:
+        return False
+    return user.id == member.id or may_administer_org(user, member.home_org_id)
+
+
+def require(allowed: bool) -> None:
+    """Raise Forbidden unless allowed."""
+    if not allowed:
+        raise Forbidden()

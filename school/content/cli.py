@@ -1,0 +1,41 @@
+"""`flask content load DIR`."""
+
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+from tqdm import tqdm
+
+from school import db
+from school.content import service
+from school.errors import Invalid
+
+
+def _rows(folder: Path) -> int:
+    total = 0
+    if (folder / "members.csv").exists():
+        total += max(0, service.read_text(folder / "members.csv").count("\n") - 1)
+    for name in ("orgs.yaml", "people.yaml"):
+        if (folder / name).exists():
+            total += service.read_text(folder / name).count("code:" if name == "orgs.yaml" else "name:")
+    return total
+
+
+content_cli = click.Group("content", help="Course and demo content kept as data.")
+
+
+@content_cli.command("load")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@with_appcontext
+def load(folder: Path) -> None:
+    """Load a content folder (idempotent: loading it twice changes nothing the second time)."""
+    with tqdm(total=_rows(folder), desc=f"loading {folder}", unit="row", leave=False) as bar:
+        try:
+            summary = service.load_folder(folder, tick=lambda _s: bar.update())
+        except Invalid as error:
+            db.session.rollback()
+            raise click.ClickException(f"nothing was loaded:\n{error.message}") from None
+    db.session.commit()
+    for source in ("orgs", "people"):
+        counts = {k: summary.counts[(source, k)] for k in ("created", "updated", "unchanged")}
+        click.echo(f"{source}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

@@ -1,0 +1,8 @@
+"""Imports every feature's models so Alembic and tests see the whole schema."""
+
+
+def load_all() -> None:
+    """Import all model modules (each registers its tables on db.Base.metadata)."""
+    import school.accounts.models  # noqa: F401
+    import school.jobs.models  # noqa: F401
+    import school.orgs.models  # noqa: F401

@@ -1,0 +1,70 @@
+"""Home page per role, the PWA manifest, a health check, and the tabs still to come."""
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from school import access, db
+from school.orgs import service as orgs
+
+bp = Blueprint("system", __name__)
+
+
+@bp.get("/")
+@access.signed_in
+def home():
+    """The home page: one section per role the user holds."""
+    top = orgs.top_orgs(current_user) if access.has_role(current_user, "organizer") else []
+    return render_template(
+        "home.html",
+        top=[(org, orgs.member_count(org)) for org in top],
+    )
+
+
+@bp.get("/courses")
+@access.signed_in
+def courses():
+    """Course catalogue (filled by the courses issue)."""
+    return render_template("coming_soon.html", title=_("Courses"))
+
+
+@bp.get("/search")
+@access.signed_in
+def search():
+    """Library search (filled by the search issue)."""
+    return render_template("coming_soon.html", title=_("Search"))
+
+
+@bp.get("/manifest.webmanifest")
+@access.public
+def manifest():
+    """PWA manifest, so members can add the site to their home screen."""
+    data = {
+        "name": _("Mobile Party School"),
+        "short_name": _("Party School"),
+        "lang": "zh-CN",
+        "start_url": url_for("system.home"),
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#b71c1c",
+        "icons": [
+            {"src": url_for("static", filename="icons/icon.svg"), "sizes": "any",
+             "type": "image/svg+xml", "purpose": "any"},
+            {"src": url_for("static", filename="icons/icon-maskable.svg"), "sizes": "any",
+             "type": "image/svg+xml", "purpose": "maskable"},
+        ],
+    }
+    response = jsonify(data)
+    response.mimetype = "application/manifest+json"
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@bp.get("/healthz")
+@access.public
+def healthz():
+    """Liveness for nginx and monitors: the database answers."""
+    db.session.execute(sa.select(1))
+    return jsonify(status="ok")

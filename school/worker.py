@@ -1,0 +1,39 @@
+"""The Huey worker's entry: builds the app once and imports every module that defines tasks.
+
+Run with `flask --app app jobs worker` (any number of machines when QUEUE_URL is redis://).
+"""
+
+import importlib
+
+from school.extensions import huey
+
+# Every feature's tasks.py, so their handlers and Huey tasks are registered in the worker.
+TASK_MODULES = ["school.jobs.tasks", "school.accounts.tasks"]
+
+_app = None
+
+
+def get_app():
+    """The one app of this worker process."""
+    global _app
+    if _app is None:
+        from school import create_app
+
+        _app = create_app()
+    return _app
+
+
+def load_tasks() -> None:
+    """Import every tasks module (idempotent)."""
+    for name in TASK_MODULES:
+        importlib.import_module(name)
+
+
+@huey.on_startup()
+def _recover_lost_jobs() -> None:
+    # A worker that was killed left its jobs "running"; take them back at once on restart.
+    from school import db
+    from school.jobs import service
+
+    with get_app().app_context():
+        service.sweep(db.utcnow(), worker_start=True)
