@@ -11,8 +11,9 @@ url = config.attributes.get("database_url")
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=db.engine_url(url), target_metadata=db.Base.metadata,
-                      literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=db.engine_url(url), target_metadata=db.Base.metadata, literal_binds=True, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -30,8 +31,9 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     # Batch mode lets later migrations alter SQLite tables (copy-and-move) with the same script.
-    context.configure(connection=connection, target_metadata=db.Base.metadata,
-                      render_as_batch=True, compare_type=True)
+    context.configure(
+        connection=connection, target_metadata=db.Base.metadata, render_as_batch=True, compare_type=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -42,8 +42,6 @@ def paginate(stmt: sa.Select, page: int, per_page: int) -> Page:
     """Run stmt for one page, with the total count of rows."""
     per_page = min(max(int(per_page), 1), MAX_PER_PAGE)
     page = max(int(page), 1)
-    total = db.session.scalar(
-        sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
-    ) or 0
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())) or 0
     items = list(db.session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)))
     return Page(items=items, page=page, per_page=per_page, total=total)

@@ -20,11 +20,12 @@ def main() -> int:
     }
     # Children ignore the terminal's Ctrl-C; we forward one clean TERM to each instead.
     procs = {
-        name: subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        name: subprocess.Popen(  # noqa: S603 (fixed commands of our own venv)
+            cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+        )
         for name, cmd in commands.items()
     }
-    print(f"手机党校 is running on http://{host}:{port}/  (Ctrl-C stops the site and the worker)",
-          flush=True)
+    print(f"手机党校 is running on http://{host}:{port}/  (Ctrl-C stops the site and the worker)", flush=True)
     stopping = False
 
     def stop(*_args):

@@ -5,6 +5,8 @@ Run with `flask --app app jobs worker` (any number of machines when QUEUE_URL is
 
 import importlib
 
+from flask import current_app, has_app_context
+
 from school.extensions import huey
 
 # Every feature's tasks.py, so their handlers and Huey tasks are registered in the worker.
@@ -14,8 +16,10 @@ _app = None
 
 
 def get_app():
-    """The one app of this worker process."""
+    """The one app of this worker process (or the app already active, e.g. in tests)."""
     global _app
+    if has_app_context():
+        return current_app._get_current_object()
     if _app is None:
         from school import create_app
 

@@ -22,7 +22,11 @@ def create_admin(username: str, display_name: str, phone: str | None, password: 
         return
     service.check_password_rules(password)
     user = service.create_user(
-        display_name, password, username=username, phone=phone, roles=[("admin", None)],
+        display_name,
+        password,
+        username=username,
+        phone=phone,
+        roles=[("admin", None)],
         must_change_password=False,
     )
     db.session.commit()

@@ -3,6 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 
@@ -13,15 +14,20 @@ class SignInForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=128)])
-    new = PasswordField(_l("New password (at least 8 characters)"),
-                        validators=[DataRequired(), Length(max=128)])
+    new = PasswordField(
+        _l("New password (at least 8 characters)"), validators=[DataRequired(), Length(max=128)]
+    )
     confirm = PasswordField(_l("New password again"), validators=[DataRequired(), Length(max=128)])
 
 
 class PreferencesForm(FlaskForm):
     language = SelectField(
         _l("Language"),
-        choices=[("", _l("Follow my phone")), ("zh_CN", "简体中文"), ("en", "English")],
+        choices=[
+            SelectChoice("", _l("Follow my phone")),
+            SelectChoice("zh_CN", "简体中文"),
+            SelectChoice("en", "English"),
+        ],
         validate_choice=True,
     )
     large_text = BooleanField(_l("Large text"))

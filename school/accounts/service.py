@@ -118,16 +118,13 @@ def _throttle_keys(login: str, address: str) -> list[tuple[str, str]]:
 
 
 def _check_not_locked(keys: list[tuple[str, str]], now: datetime) -> None:
-    rows = db.session.scalars(
-        sa.select(LoginThrottle).where(LoginThrottle.key.in_([k for k, _ in keys]))
-    )
+    rows = db.session.scalars(sa.select(LoginThrottle).where(LoginThrottle.key.in_([k for k, _ in keys])))
     until = max((r.locked_until for r in rows if r.locked_until and r.locked_until > now), default=None)
     if until is not None:
         wait = max(1, math.ceil((until - now).total_seconds() / 60))
         raise Throttled(
             _(
-                "Too many failed sign-ins. Please try again after %(time)s "
-                "(in about %(minutes)d minutes).",
+                "Too many failed sign-ins. Please try again after %(time)s (in about %(minutes)d minutes).",
                 time=format_datetime(until, "HH:mm"),
                 minutes=wait,
             ),
@@ -142,9 +139,7 @@ def _record_failure(keys: list[tuple[str, str]], now: datetime, config: dict) ->
         db.insert_ignoring_conflicts(
             LoginThrottle.__table__, {"key": key, "failures": 0, "window_start": now}
         )
-        row = db.session.scalar(
-            sa.select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
-        )
+        row = db.session.scalar(sa.select(LoginThrottle).where(LoginThrottle.key == key).with_for_update())
         if row.window_start + window < now:
             row.failures, row.window_start = 0, now
         row.failures += 1

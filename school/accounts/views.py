@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 from school import access, db
 from school.accounts import service
 from school.accounts.forms import EmptyForm, PasswordForm, PreferencesForm, SignInForm, TokenForm
-from school.errors import Invalid, SchoolError
+from school.errors import Invalid, SchoolError, Throttled
 
 bp = Blueprint("accounts", __name__)
 
@@ -30,16 +30,21 @@ def sign_in():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
     form = SignInForm()
-    status = 200
+    status, headers = 200, {}
     if form.validate_on_submit():
         try:
             user = service.authenticate(
-                form.login.data, form.password.data, request.remote_addr or "",
-                db.utcnow(), current_app.config,
+                form.login.data,
+                form.password.data,
+                request.remote_addr or "",
+                db.utcnow(),
+                current_app.config,
             )
         except SchoolError as error:
             flash(error.message, "error")
             status = error.status
+            if isinstance(error, Throttled):
+                headers["Retry-After"] = str(error.retry_after)
         else:
             db.session.commit()
             login_user(user)
@@ -48,7 +53,7 @@ def sign_in():
     elif request.method == "POST":
         flash(_("Please enter your phone number or username and your password."), "error")
         status = 400
-    return render_template("accounts/sign_in.html", form=form), status
+    return render_template("accounts/sign_in.html", form=form), status, headers
 
 
 @bp.post("/sign-out")

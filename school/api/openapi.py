@@ -67,9 +67,7 @@ def document(app) -> dict:
         version="1",
         openapi_version="3.0.3",
         plugins=[FlaskPlugin()],
-        info={
-            "description": "Session cookie + X-CSRFToken header, or Authorization: Bearer <token>."
-        },
+        info={"description": "Session cookie + X-CSRFToken header, or Authorization: Bearer <token>."},
         servers=[{"url": "/"}],
     )
     spec.components.schema("User", USER)
@@ -77,12 +75,13 @@ def document(app) -> dict:
     spec.components.schema("Error", ERROR)
     spec.components.response(
         "Error",
-        {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        {
+            "description": "Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
     )
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-    spec.components.security_scheme(
-        "cookie", {"type": "apiKey", "in": "cookie", "name": "dx_session"}
-    )
+    spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "dx_session"})
     for endpoint, view in sorted(app.view_functions.items()):
         if endpoint.startswith("api.") and load_operations_from_docstring(view.__doc__ or ""):
             spec.path(view=view, app=app)

@@ -83,9 +83,7 @@ def sign_in():
     login, password = data.get("login"), data.get("password")
     if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
         raise Invalid(_("Please enter your phone number or username and your password."))
-    user = accounts.authenticate(
-        login, password, request.remote_addr or "", db.utcnow(), current_app.config
-    )
+    user = accounts.authenticate(login, password, request.remote_addr or "", db.utcnow(), current_app.config)
     db.session.commit()
     login_user(user)
     session.permanent = True

@@ -144,7 +144,7 @@ def read_folder(folder: Path, known_orgs: dict[str, str]) -> tuple[list, list, d
 
 def load_folder(folder: Path, tick: Callable[[str], None] = lambda _s: None) -> Summary:
     """Load a folder into the database (caller commits). Raises Invalid listing every error."""
-    existing = dict(db.session.execute(sa.select(Org.code, Org.kind).where(Org.code.is_not(None))).tuples().all())
+    existing = dict(db.session.execute(sa.select(Org.code, Org.kind).where(Org.code.is_not(None))).all())
     org_rows, people, options, errors = read_folder(folder, existing)
     if errors:
         raise Invalid("\n".join(errors))
@@ -195,8 +195,13 @@ def _upsert_person(person, by_code, password_hash, change_password, summary) -> 
     }
     grants = {(role, by_code[code].id if code else None) for role, code in person["roles"]}
     if user is None:
-        user = User(phone=phone, username=username, password_hash=password_hash,
-                    must_change_password=change_password, **fields)
+        user = User(
+            phone=phone,
+            username=username,
+            password_hash=password_hash,
+            must_change_password=change_password,
+            **fields,
+        )
         user.grants = [RoleGrant(role=r, org_id=o) for r, o in sorted(grants, key=str)]
         db.session.add(user)
         db.session.flush()

@@ -25,9 +25,7 @@ class Job(Base):
     # A running job belongs to its worker until this time; an expired lease means the worker died.
     lease_expires_at: Mapped[datetime | None]
     worker: Mapped[str | None] = mapped_column(sa.String(128))
-    created_by_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("user_account.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -38,8 +38,9 @@ def handler(kind: str) -> Callable:
     return register
 
 
-def enqueue(kind: str, args: dict | None = None, created_by_id: int | None = None,
-            max_attempts: int = 3) -> Job:
+def enqueue(
+    kind: str, args: dict | None = None, created_by_id: int | None = None, max_attempts: int = 3
+) -> Job:
     """Add a job; it is sent to the queue once the surrounding transaction commits."""
     if kind not in HANDLERS:
         raise Invalid(f"unknown job kind {kind}")
@@ -96,9 +97,7 @@ class Progress:
 
 def claim(job_id: int, now: datetime, lease_seconds: int) -> Job | None:
     """Take the lease of a queued job (or of a running one whose lease ran out); None if taken."""
-    claimable = sa.or_(
-        Job.state == "queued", sa.and_(Job.state == "running", Job.lease_expires_at < now)
-    )
+    claimable = sa.or_(Job.state == "queued", sa.and_(Job.state == "running", Job.lease_expires_at < now))
     result = db.session.execute(
         sa.update(Job)
         .where(Job.id == job_id, claimable)

@@ -46,12 +46,8 @@ class OrgClosure(Base):
 
     __tablename__ = "org_closure"
 
-    ancestor_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("org.id", ondelete="CASCADE"), primary_key=True
-    )
-    descendant_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("org.id", ondelete="CASCADE"), primary_key=True
-    )
+    ancestor_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id", ondelete="CASCADE"), primary_key=True)
+    descendant_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id", ondelete="CASCADE"), primary_key=True)
     distance: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (sa.Index("ix_org_closure_descendant", "descendant_id", "ancestor_id"),)

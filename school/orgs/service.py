@@ -32,9 +32,9 @@ def create_org(name: str, kind: str, parent: Org | None = None, code: str | None
         db.session.execute(
             sa.insert(OrgClosure).from_select(
                 ["ancestor_id", "descendant_id", "distance"],
-                sa.select(
-                    OrgClosure.ancestor_id, sa.literal(org.id), OrgClosure.distance + 1
-                ).where(OrgClosure.descendant_id == parent.id),
+                sa.select(OrgClosure.ancestor_id, sa.literal(org.id), OrgClosure.distance + 1).where(
+                    OrgClosure.descendant_id == parent.id
+                ),
             )
         )
     return org
@@ -172,4 +172,3 @@ def members_stmt(viewer: User, org_id: int | None = None, text: str = "") -> sa.
             )
         )
     return stmt.order_by(User.display_name, User.id)
-

@@ -78,8 +78,11 @@ def doctor() -> None:
         with db.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
             head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-        line(True, "database", f"{url.get_backend_name()} {url.render_as_string(hide_password=True)}"
-             f" (migration {head})")
+        line(
+            True,
+            "database",
+            f"{url.get_backend_name()} {url.render_as_string(hide_password=True)} (migration {head})",
+        )
     except Exception as error:
         line(False, "database", f"{url.render_as_string(hide_password=True)}: {error}")
 

@@ -50,10 +50,18 @@ def manifest():
         "background_color": "#ffffff",
         "theme_color": "#b71c1c",
         "icons": [
-            {"src": url_for("static", filename="icons/icon.svg"), "sizes": "any",
-             "type": "image/svg+xml", "purpose": "any"},
-            {"src": url_for("static", filename="icons/icon-maskable.svg"), "sizes": "any",
-             "type": "image/svg+xml", "purpose": "maskable"},
+            {
+                "src": url_for("static", filename="icons/icon.svg"),
+                "sizes": "any",
+                "type": "image/svg+xml",
+                "purpose": "any",
+            },
+            {
+                "src": url_for("static", filename="icons/icon-maskable.svg"),
+                "sizes": "any",
+                "type": "image/svg+xml",
+                "purpose": "maskable",
+            },
         ],
     }
     response = jsonify(data)

@@ -1,4 +1,6 @@
-"""Fill the Chinese catalogue (folder zh: Babel looks up zh_CN as zh_Hans_CN, then zh) from the extracted template: `python -m school.translations.update`.
+"""Fill the Chinese catalogue from the extracted template: `python -m school.translations.update`.
+
+The folder is zh because Babel looks zh_CN up as zh_Hans_CN, then zh.
 
 Extract first (make translations). Keeps existing translations, adds new ids, reports missing ones.
 """
