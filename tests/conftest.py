@@ -92,14 +92,15 @@ def csrf_from(html: str) -> str:
     return match.group(1) or match.group(2)
 
 
-def sign_in(client, login: str, password: str = "pass-1234", follow: bool = False):
+def sign_in(client, login: str, password: str = "pass-1234", follow: bool = False, url="/sign-in", **kw):
     """Sign in through the real form (with its CSRF token)."""
-    page = client.get("/sign-in")
+    page = client.get(url, **kw)
     token = csrf_from(page.get_data(as_text=True)) if page.status_code == 200 else ""
     return client.post(
-        "/sign-in",
+        url,
         data={"login": login, "password": password, "csrf_token": token},
         follow_redirects=follow,
+        **kw,
     )
 
 
