@@ -43,9 +43,17 @@ def build() -> list[Org]:
     branch_ids = db.session.scalars(sa.select(Org.id).where(Org.kind == "branch")).all()
     rng = random.Random(1)
     rows = [
-        {"display_name": f"党员{i}", "phone": f"139{i:08d}", "password_hash": "x",
-         "home_org_id": rng.choice(branch_ids), "active": True, "must_change_password": False,
-         "session_version": 1, "floating": False, "large_text": False}
+        {
+            "display_name": f"党员{i}",
+            "phone": f"139{i:08d}",
+            "password_hash": "x",
+            "home_org_id": rng.choice(branch_ids),
+            "active": True,
+            "must_change_password": False,
+            "session_version": 1,
+            "floating": False,
+            "large_text": False,
+        }
         for i in range(50_000)
     ]
     db.session.execute(sa.insert(User), rows)
@@ -80,7 +88,10 @@ def main() -> None:
         db.Base.metadata.create_all(db.engine)
         started = time.perf_counter()
         districts = build()
-        print(f"built 10,421 orgs + 50,000 members in {time.perf_counter() - started:.1f} s ({url.split(':')[0]})")
+        print(
+            f"built 10,421 orgs + 50,000 members in {time.perf_counter() - started:.1f} s",
+            f"({url.split(':')[0]})",
+        )
         district_ids = [d.id for d in districts]
         street_ids = db.session.scalars(sa.select(Org.id).where(Org.kind == "street").limit(50)).all()
         timed(service.subtree_ids, district_ids, 1)  # warm caches
@@ -89,8 +100,12 @@ def main() -> None:
         assert a == b, "closure table and CTE disagree"
         closure_s, _ = timed(service.subtree_ids, street_ids, 5)
         cte_s, _ = timed(cte_ids, street_ids, 5)
-        print(f"members under a district (~2,500): closure {closure_d * 1000:.2f} ms, CTE {cte_d * 1000:.2f} ms")
-        print(f"members under a street (~125):     closure {closure_s * 1000:.2f} ms, CTE {cte_s * 1000:.2f} ms")
+        print(
+            f"members under a district (~2,500): closure {closure_d * 1000:.2f} ms, CTE {cte_d * 1000:.2f} ms"
+        )
+        print(
+            f"members under a street (~125):     closure {closure_s * 1000:.2f} ms, CTE {cte_s * 1000:.2f} ms"
+        )
         print(f"ratio: {(closure_d + closure_s) / (cte_d + cte_s):.2f}")
 
 

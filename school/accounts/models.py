@@ -7,6 +7,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm import Mapped, mapped_column
 
 from school.db import Base, utcnow
+from school.orgs.models import Org
 
 ROLES = ("member", "lecturer", "organizer", "admin")
 # Member categories: three independent axes organizers filter by.
@@ -36,7 +37,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
 
-    home_org = orm.relationship("Org", lazy="joined")
+    home_org: Mapped[Org | None] = orm.relationship(Org, lazy="joined")
     grants: Mapped[list["RoleGrant"]] = orm.relationship(
         back_populates="user", lazy="selectin", cascade="all, delete-orphan"
     )
@@ -65,8 +66,8 @@ class User(Base):
         return f"{self.id}:{self.session_version}"
 
     @property
-    def roles(self) -> set[str]:
-        return {grant.role for grant in self.grants}
+    def roles(self) -> frozenset[str]:
+        return frozenset(grant.role for grant in self.grants)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -88,7 +89,7 @@ class RoleGrant(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = orm.relationship(back_populates="grants")
-    org = orm.relationship("Org", lazy="joined")
+    org: Mapped[Org | None] = orm.relationship(Org, lazy="joined")
 
     __table_args__ = (
         sa.UniqueConstraint("user_id", "role", "org_id", name="uq_role_grant_user_role_org"),

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from sqlalchemy import orm
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from school import db
@@ -175,15 +176,26 @@ def purge_throttle(now: datetime, config: dict) -> int:
     return result.rowcount or 0
 
 
+# Built once: this runs on every signed-in request, and building the statement costs as much as
+# running it. One round trip brings the user, home branch and roles.
+_SESSION_USER = (
+    sa.select(User)
+    .options(orm.joinedload(User.grants))
+    .where(
+        User.id == sa.bindparam("user_id"),
+        User.session_version == sa.bindparam("version"),
+        User.active.is_(True),
+    )
+)
+
+
 def user_for_session(session_id: str) -> User | None:
     """The user a Flask-Login id "user:version" stands for, while that session is still valid."""
     user_id, _sep, version = (session_id or "").partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.active or user.session_version != int(version):
-        return None
-    return user
+    params = {"user_id": int(user_id), "version": int(version)}
+    return db.session.scalars(_SESSION_USER, params).unique().one_or_none()
 
 
 # --- the signed-in user's own account ---------------------------------------------------

