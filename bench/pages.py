@@ -112,7 +112,7 @@ def sign_in_cookie(base: str, login: str, password: str) -> str:
     """The Cookie header of a session signed in through the real form."""
     session = requests.Session()
     page = session.get(base + "/sign-in", timeout=5)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    token = re.search(r'name="csrf_token"[^>]* value="([^"]+)"', page.text)
     if not token:
         sys.exit("no CSRF token on /sign-in")
     done = session.post(

@@ -82,7 +82,7 @@ def client(app):
     return app.test_client()
 
 
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf-token" content="([^"]+)"')
+CSRF = re.compile(r'name="csrf_token"[^>]* value="([^"]+)"|name="csrf-token" content="([^"]+)"')
 
 
 def csrf_from(html: str) -> str:
