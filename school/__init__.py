@@ -4,7 +4,7 @@ import hashlib
 from datetime import date, timedelta
 from pathlib import Path
 
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, current_app, has_request_context, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_translations
 from flask_login import current_user
@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from school import access, db, errors, settings
 from school.extensions import babel, csrf, login_manager
+from school.models import load_all
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +63,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
+    load_all()
     db.init_app(app)
     configure_login(app)
     configure_babel(app)
@@ -97,6 +99,8 @@ def configure_login(app: Flask) -> None:
 
 def select_locale() -> str:
     """The user's chosen language, else the browser's best match, else Chinese."""
+    if not has_request_context():  # worker and CLI: the site's default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and current_user.language:
         return current_user.language
     best = request.accept_languages.best_match(["zh_CN", "zh", "en"], default="zh_CN")
@@ -200,6 +204,14 @@ def configure_templates(app: Flask) -> None:
     from flask_babel import lazy_gettext as _l
 
     from school.access import has_role, may_administer_org
+    from school.courses.markdown import render as render_markdown
+    from school.media.service import human_size, size_limit
+
+    def clock(seconds) -> str:
+        """12:34 or 1:02:03 from seconds."""
+        total = int(seconds or 0)
+        hours, rest = divmod(total, 3600)
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
     app.jinja_env.globals.update(
         asset=asset,
@@ -212,8 +224,16 @@ def configure_templates(app: Flask) -> None:
             "admin": _l("Administrator"),
         },
         status_names={"full": _l("Full member"), "probationary": _l("Probationary")},
+        state_names={"draft": _l("Draft"), "published": _l("Published")},
+        render_markdown=render_markdown,
         employment_names={"working": _l("Working"), "retired": _l("Retired")},
     )
+
+    app.jinja_env.filters.update(filesize=human_size, duration=clock)
+
+    @app.context_processor
+    def upload_limits():
+        return {"upload_limits": {p: size_limit(p) for p in ("video", "attachment", "subtitle", "cover")}}
 
     @app.context_processor
     def page_globals():
@@ -227,10 +247,14 @@ def configure_templates(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from school.accounts.views import bp as accounts_bp
     from school.api import bp as api_bp
+    from school.courses.views import bp as courses_bp
+    from school.media.views import bp as media_bp
     from school.orgs.views import bp as orgs_bp
     from school.system.views import bp as system_bp
+    from school.worker import load_tasks
 
-    for bp in (system_bp, accounts_bp, orgs_bp, api_bp):
+    load_tasks()  # job kinds must be known where jobs are queued, not only in the worker
+    for bp in (system_bp, accounts_bp, orgs_bp, courses_bp, media_bp, api_bp):
         app.register_blueprint(bp)
 
 

@@ -81,6 +81,29 @@ def may_view_member(user, member) -> bool:
     return user.id == member.id or may_administer_org(user, member.home_org_id)
 
 
+def may_edit_course(user, course) -> bool:
+    """The owner and co-lecturers (while they are lecturers), and admins, may change a course."""
+    if not user.is_authenticated:
+        return False
+    if user.has_role("admin"):
+        return True
+    return user.has_role("lecturer") and (course.owner_id == user.id or user.id in course.co_lecturer_ids)
+
+
+def may_view_course(user, course) -> bool:
+    """Published courses are open to every signed-in user; drafts only to their editors."""
+    if course.state == "published":
+        return user.is_authenticated
+    return may_edit_course(user, course)
+
+
+def may_view_lesson(user, lesson) -> bool:
+    """A lesson (and its media) is visible when published in a published course, or to editors."""
+    if may_edit_course(user, lesson.course):
+        return True
+    return user.is_authenticated and lesson.course.state == "published" and lesson.state == "published"
+
+
 def require(allowed: bool) -> None:
     """Raise Forbidden unless allowed."""
     if not allowed:

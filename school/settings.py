@@ -81,6 +81,15 @@ def load() -> dict:
         "PREFERRED_URL_SCHEME": _env("PREFERRED_URL_SCHEME", "http"),
         # Largest request body for forms and JSON; big uploads come in chunks below this size.
         "MAX_CONTENT_LENGTH": _int("MAX_REQUEST_BYTES", 16 * 1024 * 1024),
+        # Largest uploaded video/audio original (bytes); documents and subtitles have their own.
+        "MAX_UPLOAD_BYTES": _int("MAX_UPLOAD_BYTES", 2 * 1024**3),
+        "MAX_DOCUMENT_BYTES": _int("MAX_DOCUMENT_BYTES", 200 * 1024**2),
+        # Unfinished uploads are deleted after this many hours.
+        "UPLOAD_EXPIRY_HOURS": _int("UPLOAD_EXPIRY_HOURS", 24),
+        # "nginx": answer media requests with X-Accel-Redirect and let nginx send the bytes.
+        "MEDIA_OFFLOAD": _env("MEDIA_OFFLOAD", ""),
+        # Limits of one transcode: wall-clock seconds and memory of ffmpeg.
+        "TRANSCODE_TIMEOUT_SECONDS": _int("TRANSCODE_TIMEOUT_SECONDS", 3 * 3600),
         # Sign-in throttling: failures allowed per window, per account and per client address.
         "LOGIN_MAX_FAILURES_ACCOUNT": _int("LOGIN_MAX_FAILURES_ACCOUNT", 5),
         "LOGIN_MAX_FAILURES_ADDRESS": _int("LOGIN_MAX_FAILURES_ADDRESS", 30),

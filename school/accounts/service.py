@@ -1,5 +1,6 @@
 """Accounts: creating users, signing in with throttling, passwords, preferences, API tokens."""
 
+import functools
 import hashlib
 import math
 import re
@@ -176,17 +177,20 @@ def purge_throttle(now: datetime, config: dict) -> int:
     return result.rowcount or 0
 
 
-# Built once: this runs on every signed-in request, and building the statement costs as much as
-# running it. One round trip brings the user, home branch and roles.
-_SESSION_USER = (
-    sa.select(User)
-    .options(orm.joinedload(User.grants))
-    .where(
-        User.id == sa.bindparam("user_id"),
-        User.session_version == sa.bindparam("version"),
-        User.active.is_(True),
+@functools.cache
+def _session_user_stmt() -> sa.Select:
+    # Built once (on first use, when all models are mapped): this runs on every signed-in
+    # request, and building the statement costs as much as running it. One round trip brings
+    # the user, home branch and roles.
+    return (
+        sa.select(User)
+        .options(orm.joinedload(User.grants))
+        .where(
+            User.id == sa.bindparam("user_id"),
+            User.session_version == sa.bindparam("version"),
+            User.active.is_(True),
+        )
     )
-)
 
 
 def user_for_session(session_id: str) -> User | None:
@@ -195,7 +199,7 @@ def user_for_session(session_id: str) -> User | None:
     if not (user_id.isdigit() and version.isdigit()):
         return None
     params = {"user_id": int(user_id), "version": int(version)}
-    return db.session.scalars(_SESSION_USER, params).unique().one_or_none()
+    return db.session.scalars(_session_user_stmt(), params).unique().one_or_none()
 
 
 # --- the signed-in user's own account ---------------------------------------------------

@@ -48,6 +48,16 @@ ORG = {
         "children": {"type": "array", "items": ORG_SUMMARY},
     },
 }
+UPLOAD = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "offset": {"type": "integer"},
+        "size": {"type": "integer"},
+        "purpose": {"type": "string"},
+        "chunk_size": {"type": "integer"},
+    },
+}
 ERROR = {
     "type": "object",
     "properties": {
@@ -73,6 +83,7 @@ def document(app) -> dict:
     spec.components.schema("User", USER)
     spec.components.schema("Org", ORG)
     spec.components.schema("Error", ERROR)
+    spec.components.schema("Upload", UPLOAD)
     spec.components.response(
         "Error",
         {

@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from school import db
 from school.content import service
+from school.content.courses import course_folders, load_courses
 from school.errors import Invalid
 
 
@@ -36,6 +37,18 @@ def load(folder: Path) -> None:
             db.session.rollback()
             raise click.ClickException(f"nothing was loaded:\n{error.message}") from None
     db.session.commit()
-    for source in ("orgs", "people"):
+    folders = course_folders(folder)
+    if folders:
+        lessons = sum(
+            text.count("- code:") for text in (service.read_text(f / "course.yaml") for f in folders)
+        )
+        with tqdm(total=lessons, desc="courses (transcoding demo media)", unit="lesson") as bar:
+            try:
+                course_summary = load_courses(folder, tick=lambda _s: bar.update())
+            except Invalid as error:
+                raise click.ClickException(f"courses stopped:\n{error.message}") from None
+        summary.counts.update(course_summary.counts)
+    for source in ("orgs", "people", "courses", "lessons"):
         counts = {k: summary.counts[(source, k)] for k in ("created", "updated", "unchanged")}
-        click.echo(f"{source}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        if source in ("orgs", "people") or any(counts.values()):
+            click.echo(f"{source}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

@@ -22,6 +22,11 @@ from school.jobs.models import Job
 
 log = logging.getLogger(__name__)
 
+
+class JobRejected(Exception):
+    """Raised by a handler for a failure that retrying cannot fix (e.g. not a video file)."""
+
+
 # kind -> handler(job, progress) returning an optional result dict. Filled by each */tasks.py.
 HANDLERS: dict[str, Callable] = {}
 
@@ -135,7 +140,7 @@ def run(job_id: int, config: dict) -> str:
         job.message = (str(error) or error.__class__.__name__)[:500]
         log.debug("%s", traceback.format_exc())
         job.lease_expires_at = None
-        if job.attempts < job.max_attempts:
+        if job.attempts < job.max_attempts and not isinstance(error, JobRejected):
             job.state = "queued"
             db.session.commit()
             send(job_id, delay=min(300, 10 * 2 ** (job.attempts - 1)))

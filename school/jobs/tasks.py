@@ -32,11 +32,12 @@ def sweep_jobs() -> list:
 
 
 @huey.periodic_task(crontab(minute="7"))
-def purge_sign_in_throttle() -> None:
-    """Hourly: queue the job that forgets finished sign-in failure windows."""
+def hourly_cleanup() -> None:
+    """Hourly: forget finished sign-in failure windows, delete expired partial uploads."""
     from school import db
     from school.jobs import service
 
     with _app().app_context():
         service.enqueue("accounts.purge_throttle")
+        service.enqueue("media.expire_uploads")
         db.session.commit()

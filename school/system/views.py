@@ -22,13 +22,6 @@ def home():
     )
 
 
-@bp.get("/courses")
-@access.signed_in
-def courses():
-    """Course catalogue (filled by the courses issue)."""
-    return render_template("coming_soon.html", title=_("Courses"))
-
-
 @bp.get("/search")
 @access.signed_in
 def search():

@@ -1,4 +1,5 @@
 import json
+import re
 
 from tests.conftest import api_token, sign_in
 from tests.factories import make_org, make_user
@@ -103,7 +104,7 @@ def test_openapi_document_covers_every_api_route(app, client):
     documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi":
-            path = rule.rule.replace("<int:org_id>", "{org_id}")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 assert (path, method) in documented, (path, method)
     assert "User" in doc["components"]["schemas"]

@@ -1,0 +1,247 @@
+"""Lecturer authoring pages (/teach) and the members' course pages."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from school import access, db
+from school.courses import service
+from school.courses.forms import CourseForm, LecturerForm, LessonForm, NewTitleForm
+from school.errors import Invalid
+from school.pagination import page_number, paginate
+
+bp = Blueprint("courses", __name__)
+
+
+def editable_course(course_id: int):
+    course = service.get_course(course_id)
+    access.require(access.may_edit_course(current_user, course))
+    return course
+
+
+def editable_lesson(lesson_id: int):
+    lesson = service.get_lesson(lesson_id)
+    access.require(access.may_edit_course(current_user, lesson.course))
+    return lesson
+
+
+def form_error(form) -> str:
+    for field in form:
+        for error in field.errors:
+            return f"{field.label.text}：{error}"
+    return _("Please check what you entered.")
+
+
+@bp.get("/teach")
+@access.lecturer
+def teach():
+    """My courses, and a new one."""
+    page = paginate(service.editable_courses(current_user), page_number(request.args.get("page")), 20)
+    return render_template("courses/teach.html", page=page, form=NewTitleForm())
+
+
+@bp.post("/teach/courses")
+@access.lecturer
+def create_course():
+    """Start a new draft course."""
+    form = NewTitleForm()
+    if not form.validate():
+        raise Invalid(form_error(form))
+    course = service.create_course(current_user, form.title.data)
+    db.session.commit()
+    return redirect(url_for("courses.edit_course", course_id=course.id))
+
+
+@bp.route("/teach/courses/<int:course_id>", methods=["GET", "POST"])
+@access.lecturer
+def edit_course(course_id: int):
+    """Edit a course: text, tags, cover, lessons, co-lecturers, publishing."""
+    course = editable_course(course_id)
+    form = CourseForm(obj=course, tags=", ".join(course.tags))
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                service.update_course(course, form.title.data, form.description.data, form.tags.data)
+            except Invalid as error:
+                db.session.rollback()
+                flash(error.message, "error")
+                status = 400
+            else:
+                db.session.commit()
+                flash(_("Saved."), "info")
+                return redirect(url_for("courses.edit_course", course_id=course.id))
+        else:
+            flash(form_error(form), "error")
+            status = 400
+    return render_template(
+        "courses/edit_course.html",
+        course=course,
+        form=form,
+        lesson_form=NewTitleForm(),
+        lecturer_form=LecturerForm(),
+        may_manage_lecturers=_may_manage_lecturers(course),
+    ), status
+
+
+def _may_manage_lecturers(course) -> bool:
+    return course.owner_id == current_user.id or current_user.has_role("admin")
+
+
+@bp.post("/teach/courses/<int:course_id>/state")
+@access.lecturer
+def course_state(course_id: int):
+    """Publish the course or take it back to draft."""
+    course = editable_course(course_id)
+    service.set_course_state(course, request.form.get("state", ""), db.utcnow())
+    db.session.commit()
+    flash(
+        _("The course is published.") if course.state == "published" else _("The course is a draft again."),
+        "info",
+    )
+    return redirect(url_for("courses.edit_course", course_id=course.id))
+
+
+@bp.post("/teach/courses/<int:course_id>/lecturers")
+@access.lecturer
+def add_lecturer(course_id: int):
+    """Add a co-lecturer (the owner or an admin)."""
+    course = editable_course(course_id)
+    access.require(_may_manage_lecturers(course))
+    form = LecturerForm()
+    if not form.validate():
+        raise Invalid(form_error(form))
+    user = service.add_co_lecturer(course, form.login.data)
+    db.session.commit()
+    flash(_("%(name)s may now edit this course.", name=user.display_name), "info")
+    return redirect(url_for("courses.edit_course", course_id=course.id))
+
+
+@bp.post("/teach/courses/<int:course_id>/lecturers/<int:user_id>/remove")
+@access.lecturer
+def remove_lecturer(course_id: int, user_id: int):
+    """Take a co-lecturer off the course (the owner or an admin)."""
+    course = editable_course(course_id)
+    access.require(_may_manage_lecturers(course))
+    service.remove_co_lecturer(course, user_id)
+    db.session.commit()
+    return redirect(url_for("courses.edit_course", course_id=course.id))
+
+
+@bp.post("/teach/courses/<int:course_id>/lessons")
+@access.lecturer
+def create_lesson(course_id: int):
+    """Add a draft lesson at the end."""
+    course = editable_course(course_id)
+    form = NewTitleForm()
+    if not form.validate():
+        raise Invalid(form_error(form))
+    lesson = service.create_lesson(course, form.title.data)
+    db.session.commit()
+    return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
+
+
+@bp.route("/teach/lessons/<int:lesson_id>", methods=["GET", "POST"])
+@access.lecturer
+def edit_lesson(lesson_id: int):
+    """Edit a lesson: text, 学时, completion, video, documents, subtitles."""
+    lesson = editable_lesson(lesson_id)
+    form = LessonForm(obj=lesson)
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                service.update_lesson(
+                    lesson, form.title.data, form.body_md.data, form.credit_hours.data, form.completion.data
+                )
+            except Invalid as error:
+                db.session.rollback()
+                flash(error.message, "error")
+                status = 400
+            else:
+                db.session.commit()
+                flash(_("Saved."), "info")
+                return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
+        else:
+            flash(form_error(form), "error")
+            status = 400
+    return render_template("courses/edit_lesson.html", lesson=lesson, course=lesson.course, form=form), status
+
+
+@bp.post("/teach/lessons/<int:lesson_id>/state")
+@access.lecturer
+def lesson_state(lesson_id: int):
+    """Publish a lesson or take it back to draft."""
+    lesson = editable_lesson(lesson_id)
+    service.set_lesson_state(lesson, request.form.get("state", ""))
+    db.session.commit()
+    return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
+
+
+@bp.post("/teach/lessons/<int:lesson_id>/move")
+@access.lecturer
+def move_lesson(lesson_id: int):
+    """Move a lesson up or down in its course."""
+    lesson = editable_lesson(lesson_id)
+    service.move_lesson(lesson, -1 if request.form.get("step") == "up" else 1)
+    db.session.commit()
+    return redirect(url_for("courses.edit_course", course_id=lesson.course_id) + "#lessons")
+
+
+@bp.post("/teach/attachments/<int:attachment_id>/delete")
+@access.lecturer
+def delete_attachment(attachment_id: int):
+    """Remove a document from a lesson."""
+    from school.media.models import Attachment
+    from school.media.storage import remove
+
+    item = db.session.get(Attachment, attachment_id)
+    if item is None:
+        raise Invalid(_("No such document."))
+    access.require(access.may_edit_course(current_user, item.lesson.course))
+    lesson_id = item.lesson_id
+    remove(item.path)
+    db.session.delete(item)
+    db.session.commit()
+    return redirect(url_for("courses.edit_lesson", lesson_id=lesson_id))
+
+
+# --- members -------------------------------------------------------------------------------
+
+
+@bp.get("/courses")
+@access.signed_in
+def catalogue():
+    """Published courses."""
+    page = paginate(service.published_courses(), page_number(request.args.get("page")), 20)
+    return render_template("courses/catalogue.html", page=page)
+
+
+@bp.get("/courses/<int:course_id>")
+@access.signed_in
+def course(course_id: int):
+    """A course and its lessons."""
+    item = service.get_course(course_id)
+    access.require(access.may_view_course(current_user, item))
+    lessons = [x for x in item.lessons if access.may_view_lesson(current_user, x)]
+    return render_template("courses/course.html", course=item, lessons=lessons)
+
+
+@bp.get("/lessons/<int:lesson_id>")
+@access.signed_in
+def lesson(lesson_id: int):
+    """A lesson: player, text, documents."""
+    item = service.get_lesson(lesson_id)
+    access.require(access.may_view_lesson(current_user, item))
+    from school.courses.markdown import render
+
+    visible = [x for x in item.course.lessons if access.may_view_lesson(current_user, x)]
+    index = visible.index(item)
+    return render_template(
+        "courses/lesson.html",
+        lesson=item,
+        course=item.course,
+        body=render(item.body_md),
+        previous=visible[index - 1] if index > 0 else None,
+        next=visible[index + 1] if index + 1 < len(visible) else None,
+    )
