@@ -262,7 +262,8 @@ def register_commands(app: Flask) -> None:
     from school.accounts.cli import accounts_cli
     from school.content.cli import content_cli
     from school.jobs.cli import jobs_cli
+    from school.media.cli import media_cli
     from school.system.cli import db_cli, doctor
 
-    for command in (accounts_cli, content_cli, jobs_cli, db_cli, doctor):
+    for command in (accounts_cli, content_cli, jobs_cli, media_cli, db_cli, doctor):
         app.cli.add_command(command)
