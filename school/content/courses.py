@@ -172,10 +172,15 @@ def _load_course(course_dir: Path, data: dict, summary: Summary, tick) -> None:
             courses.add_co_lecturer(course, username)
     work = Path(tempfile.mkdtemp(prefix="content-"))
     try:
-        if data.get("cover") and not course.cover_path:
-            media.set_cover(
-                course, generate_cover(str(data["cover"].get("color", "#b71c1c")), work / "cover")
-            )
+        cover = data.get("cover") or {}
+        if cover and not course.cover_path:
+            if cover.get("file"):
+                image = work / ("cover" + Path(cover["file"]).suffix)
+                shutil.copyfile(course_dir / cover["file"], image)
+            else:
+                image = generate_cover(str(cover.get("color", "#b71c1c")), work / "cover")
+            media.set_cover(course, image)
+
         for position, spec in enumerate(data.get("lessons") or [], 1):
             _load_lesson(course, course_dir, spec, position, work, summary)
             tick("lessons")
