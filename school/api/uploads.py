@@ -8,9 +8,11 @@ from school import access, db
 from school.api import bp
 from school.api.routes import json_body
 from school.courses import service as courses
+from school.courses.models import Lesson
 from school.errors import Invalid, NotFound
 from school.jobs.models import Job
 from school.media import service as media
+from school.media.models import MediaAsset
 
 
 def upload_json(upload) -> dict:
@@ -166,9 +168,20 @@ def job_status(job_id: int):
         404: {$ref: '#/components/responses/Error'}
     """
     job = db.session.get(Job, job_id)
-    if job is None or (job.created_by_id != current_user.id and not current_user.has_role("admin")):
+    if job is None or not _may_follow(job):
         raise NotFound()
     return jsonify(id=job.id, state=job.state, progress=job.progress, message=job.message)
+
+
+def _may_follow(job: Job) -> bool:
+    """Its creator and admins follow a job; so do the editors of the lesson a transcode is for."""
+    if job.created_by_id == current_user.id or current_user.has_role("admin"):
+        return True
+    if job.kind == "media.transcode":
+        asset = db.session.get(MediaAsset, job.args.get("asset_id") or 0)
+        lesson = db.session.get(Lesson, asset.lesson_id) if asset and asset.lesson_id else None
+        return lesson is not None and access.may_edit_course(current_user, lesson.course)
+    return False
 
 
 @bp.patch("/courses/<int:course_id>")
