@@ -3,6 +3,7 @@ queue (SQLite file, or Redis from QUEUE_URL), one app per run, emptied between t
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def clean(app):
             for name in tables:
                 conn.execute(sa.text(f"DELETE FROM {name}"))
     huey.flush()
+    shutil.rmtree(os.environ["MEDIA_DIR"], ignore_errors=True)  # ids restart: so must the files
 
 
 class Client(FlaskClient):

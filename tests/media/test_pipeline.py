@@ -42,6 +42,13 @@ def files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
 
+def video_info(**fields) -> MediaInfo:
+    """A MediaInfo as probe() would give for a video (stream 0) without sound, with `fields` changed."""
+    base = dict(rotation=0, has_video=True, has_audio=False, video_codec="h264", audio_codec=None)
+    base.update(format_name="mov,mp4,m4a,3gp,3g2,mj2", bit_rate=None, fps=25.0, video_stream=0)
+    return MediaInfo(**{**base, **fields})
+
+
 def rejected(path, **kw) -> MediaRejected:
     with pytest.raises(MediaRejected) as caught:
         probe(path, **kw)
@@ -76,7 +83,7 @@ def test_640x480_source_gives_360p_and_high_at_480(make, tmp_path):
 
 
 def test_1080p_plan_is_360p_and_720p_high():
-    info = MediaInfo(60, 1920, 1080, 0, True, True, "h264", "aac", "mov", None, 30, 0, 1)
+    info = video_info(width=1920, height=1080, duration=60, has_audio=True, audio_stream=1)
 
     sizes = {r.name: (r.width, r.height) for r in plan(info)}
 
@@ -179,7 +186,7 @@ def test_hls_playlist_is_refused_without_reading_what_it_points_at(tmp_path, nam
     error = rejected(path)
     assert error.code == "not_media"
     # ffmpeg refuses it too, even when asked directly without a probe.
-    fake = MediaInfo(10, 320, 180, 0, True, False, "h264", None, "hls", None, 25, 0, None)
+    fake = video_info(width=320, height=180, duration=10)
     out = tmp_path / "out"
 
     with pytest.raises(MediaRejected) as caught:
