@@ -205,6 +205,7 @@ def configure_templates(app: Flask) -> None:
 
     from school.access import has_role, may_administer_org
     from school.courses.markdown import render as render_markdown
+    from school.courses.views import hours
     from school.media.service import human_size, size_limit
 
     def clock(seconds) -> str:
@@ -225,11 +226,17 @@ def configure_templates(app: Flask) -> None:
         },
         status_names={"full": _l("Full member"), "probationary": _l("Probationary")},
         state_names={"draft": _l("Draft"), "published": _l("Published")},
+        rendition_names={
+            "360p": _l("Data saver 360p"),
+            "high": _l("HD"),
+            "audio": _l("Audio only"),
+            "poster": _l("Poster"),
+        },
         render_markdown=render_markdown,
         employment_names={"working": _l("Working"), "retired": _l("Retired")},
     )
 
-    app.jinja_env.filters.update(filesize=human_size, duration=clock)
+    app.jinja_env.filters.update(filesize=human_size, duration=clock, hours=hours)
 
     @app.context_processor
     def upload_limits():

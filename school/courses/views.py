@@ -25,6 +25,12 @@ def editable_lesson(lesson_id: int):
     return lesson
 
 
+def hours(value) -> str:
+    """学时 as people write it: 0.5, 1, 0.25 (not 0.50)."""
+    text = format(value.normalize(), "f") if value is not None else "0"
+    return text
+
+
 def form_error(form) -> str:
     for field in form:
         for error in field.errors:
@@ -57,7 +63,10 @@ def create_course():
 def edit_course(course_id: int):
     """Edit a course: text, tags, cover, lessons, co-lecturers, publishing."""
     course = editable_course(course_id)
-    form = CourseForm(obj=course, tags=", ".join(course.tags))
+    # Plain data, not obj=: the model's tags are a list, the form's field is "a, b, c".
+    form = CourseForm(
+        data={"title": course.title, "description": course.description, "tags": ", ".join(course.tags)}
+    )
     status = 200
     if request.method == "POST":
         if form.validate():
@@ -78,7 +87,7 @@ def edit_course(course_id: int):
         "courses/edit_course.html",
         course=course,
         form=form,
-        lesson_form=NewTitleForm(),
+        lesson_form=NewTitleForm(prefix="lesson", meta={"csrf": False}),
         lecturer_form=LecturerForm(),
         may_manage_lecturers=_may_manage_lecturers(course),
     ), status
@@ -93,13 +102,16 @@ def _may_manage_lecturers(course) -> bool:
 def course_state(course_id: int):
     """Publish the course or take it back to draft."""
     course = editable_course(course_id)
-    service.set_course_state(course, request.form.get("state", ""), db.utcnow())
-    db.session.commit()
-    flash(
-        _("The course is published.") if course.state == "published" else _("The course is a draft again."),
-        "info",
-    )
-    return redirect(url_for("courses.edit_course", course_id=course.id))
+    try:
+        service.set_course_state(course, request.form.get("state", ""), db.utcnow())
+    except Invalid as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        published = course.state == "published"
+        flash(_("The course is published.") if published else _("The course is a draft again."), "info")
+    return redirect(url_for("courses.edit_course", course_id=course_id))
 
 
 @bp.post("/teach/courses/<int:course_id>/lecturers")
@@ -133,7 +145,7 @@ def remove_lecturer(course_id: int, user_id: int):
 def create_lesson(course_id: int):
     """Add a draft lesson at the end."""
     course = editable_course(course_id)
-    form = NewTitleForm()
+    form = NewTitleForm(prefix="lesson", meta={"csrf": False})
     if not form.validate():
         raise Invalid(form_error(form))
     lesson = service.create_lesson(course, form.title.data)
@@ -146,7 +158,14 @@ def create_lesson(course_id: int):
 def edit_lesson(lesson_id: int):
     """Edit a lesson: text, 学时, completion, video, documents, subtitles."""
     lesson = editable_lesson(lesson_id)
-    form = LessonForm(obj=lesson)
+    form = LessonForm(
+        data={
+            "title": lesson.title,
+            "body_md": lesson.body_md,
+            "credit_hours": hours(lesson.credit_hours),
+            "completion": lesson.completion,
+        }
+    )
     status = 200
     if request.method == "POST":
         if form.validate():
@@ -173,9 +192,16 @@ def edit_lesson(lesson_id: int):
 def lesson_state(lesson_id: int):
     """Publish a lesson or take it back to draft."""
     lesson = editable_lesson(lesson_id)
-    service.set_lesson_state(lesson, request.form.get("state", ""))
-    db.session.commit()
-    return redirect(url_for("courses.edit_lesson", lesson_id=lesson.id))
+    try:
+        service.set_lesson_state(lesson, request.form.get("state", ""))
+    except Invalid as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        published = lesson.state == "published"
+        flash(_("The lesson is published.") if published else _("The lesson is a draft again."), "info")
+    return redirect(url_for("courses.edit_lesson", lesson_id=lesson_id))
 
 
 @bp.post("/teach/lessons/<int:lesson_id>/move")

@@ -48,6 +48,7 @@ def worker_command(threads: int | None) -> None:
 
     load_tasks()
     workers = threads or current_app.config["WORKER_THREADS"]
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+    # max_delay: an idle worker still looks for new jobs every second (a lecturer is waiting).
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True, max_delay=1.0)
     click.echo(f"worker: {type(huey).__name__}, {workers} threads")
     consumer.run()

@@ -4,6 +4,16 @@
 (function () {
   "use strict";
   var messages = JSON.parse((document.getElementById("js-messages") || {}).textContent || "{}");
+  // Reloading after an upload would drop text typed into the lesson form: track unsaved edits.
+  var dirty = false;
+  Array.prototype.forEach.call(document.querySelectorAll("form.card"), function (form) {
+    form.addEventListener("input", function () { dirty = true; });
+    form.addEventListener("submit", function () { dirty = false; });
+  });
+  function reloadWhenSafe(text) {
+    if (dirty) { text.textContent = t("saved_reload"); return; }
+    setTimeout(function () { location.reload(); }, 700);
+  }
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
 
   function t(key, values) {
@@ -52,7 +62,8 @@
   Uploader.prototype.show = function (text, percent, isError) {
     this.status.hidden = false;
     this.text.textContent = text;
-    this.text.className = "upload-text " + (isError ? "field-error" : "muted");
+    this.text.classList.toggle("field-error", !!isError);
+    this.text.classList.toggle("muted", !isError);
     if (percent !== undefined) { this.bar.value = percent; }
   };
 
@@ -68,11 +79,15 @@
     if (file.size > max) {
       return this.show(t("too_large", { size: humanSize(file.size), limit: humanSize(max) }), 0, true);
     }
-    if (allowed.indexOf(extension) < 0) { return this.show(t("wrong_kind"), 0, true); }
+    if (allowed.indexOf(extension) < 0) {
+      var kinds = allowed.map(function (a) { return a.slice(1).toUpperCase(); }).join("、");
+      return this.show(t("wrong_kind", { kinds: kinds }), 0, true);
+    }
     var self = this, root = this.root, body = { purpose: root.dataset.upload, filename: file.name, size: file.size };
     if (root.dataset.lessonId) { body.lesson_id = Number(root.dataset.lessonId); }
     if (root.dataset.courseId) { body.course_id = Number(root.dataset.courseId); }
     this.retryButton.hidden = true;
+    this.bar.hidden = false;
     this.show(t("uploading", { pct: 0 }), 0);
     api("POST", "/api/v1/uploads", body, true).then(function (upload) {
       self.upload = upload; self.attempt = 0; self.send(upload.offset);
@@ -99,7 +114,7 @@
   Uploader.prototype.retry = function () {
     var self = this;
     this.attempt += 1;
-    if (this.attempt > 8) { this.retryButton.hidden = false; return; }
+    if (this.attempt > 8) { this.retryButton.hidden = false; return; }  // the loop stops here
     var wait = Math.min(30, Math.pow(2, this.attempt));
     this.show(t("paused", { s: wait }), undefined, true);
     setTimeout(function () { self.resume(); }, wait * 1000);
@@ -108,6 +123,7 @@
   Uploader.prototype.resume = function () {
     // Ask where the upload stands: the last chunk may or may not have arrived.
     var self = this;
+    if (!this.upload) { return; }  // refused or finished: nothing to resume
     this.retryButton.hidden = true;
     api("GET", "/api/v1/uploads/" + this.upload.id).then(function (state) { self.send(state.offset); })
       .catch(function (error) {
@@ -120,10 +136,13 @@
     var self = this;
     this.show(t("checking"), 100);
     api("POST", "/api/v1/uploads/" + this.upload.id + "/complete", null, false).then(function (result) {
+      self.upload = null;  // finished: nothing left to resume
       if (result.job_id) { watchJob(result.job_id, self.bar, self.text); }
-      else { self.show(t("done"), 100); setTimeout(function () { location.reload(); }, 600); }
+      else { self.show(t("done"), 100); reloadWhenSafe(self.text); }
     }).catch(function (error) {
       if (!error.status || error.status >= 500) { return self.retry(); }
+      self.upload = null;
+      self.bar.hidden = true;
       self.show(t("failed", { reason: error.message }), 0, true);
     });
   };
@@ -131,8 +150,14 @@
   function watchJob(jobId, bar, text) {
     api("GET", "/api/v1/jobs/" + jobId).then(function (job) {
       bar.value = job.progress;
-      if (job.state === "done") { text.textContent = t("ready"); return setTimeout(function () { location.reload(); }, 800); }
-      if (job.state === "failed") { text.textContent = t("job_failed", { reason: job.message || "" }); text.className = "field-error"; return; }
+      if (job.state === "done") { text.textContent = t("ready"); return reloadWhenSafe(text); }
+      if (job.state === "failed") {
+        bar.hidden = true;
+        text.textContent = t("job_failed", { reason: job.message || "" });
+        text.classList.add("field-error");
+        text.classList.remove("muted");
+        return;
+      }
       text.textContent = t("transcoding", { pct: job.progress });
       setTimeout(function () { watchJob(jobId, bar, text); }, 1500);
     }).catch(function () { setTimeout(function () { watchJob(jobId, bar, text); }, 5000); });

@@ -40,7 +40,7 @@ def test_lecturer_creates_a_course_and_a_lesson(client):
     response = post(
         client,
         f"/teach/courses/{course.id}/lessons",
-        {"title": "支部党员大会"},
+        {"lesson-title": "支部党员大会"},
         f"/teach/courses/{course.id}",
     )
     lesson = db.session.scalar(sa.select(Lesson))
@@ -152,8 +152,22 @@ def test_a_course_needs_a_published_lesson_before_it_is_published(client):
     sign_in(client, "13800000001")
     page = f"/teach/courses/{course.id}"
     response = post(client, f"{page}/state", {"state": "published"}, page)
-    assert response.status_code == 400
-    assert "至少发布一个课时" in response.get_data(as_text=True)
+    assert response.headers["Location"] == page  # back in the editor, with the reason
+    assert "至少发布一个课时" in client.get(page).get_data(as_text=True)
+    assert db.session.get(Course, course.id).state == "draft"
+
+
+def test_saving_a_course_unchanged_keeps_its_tags(client):
+    owner = lecturer("13800000001")
+    course = make_course(owner)
+    sign_in(client, "13800000001")
+    page = f"/teach/courses/{course.id}"
+    html = client.get(page).get_data(as_text=True)
+    shown = re.search(r'id="tags"[^>]*value="([^"]*)"', html).group(1)
+    assert shown == "三会一课, 组织生活"
+    post(client, page, {"title": "党课", "description": "简介", "tags": shown}, page)
+    db.session.expire_all()
+    assert db.session.get(Course, course.id).tags == ["三会一课", "组织生活"]
 
 
 def test_a_watch_lesson_needs_media_before_it_is_published(client):
@@ -163,7 +177,9 @@ def test_a_watch_lesson_needs_media_before_it_is_published(client):
     db.session.commit()
     sign_in(client, "13800000001")
     page = f"/teach/lessons/{lesson.id}"
-    assert post(client, f"{page}/state", {"state": "published"}, page).status_code == 400
+    assert post(client, f"{page}/state", {"state": "published"}, page).headers["Location"] == page
+    assert "请先添加已处理完成的视频或音频" in client.get(page).get_data(as_text=True)
+    assert db.session.get(Lesson, lesson.id).state == "draft"
 
 
 def test_lessons_move_up_and_down(client):
