@@ -151,7 +151,7 @@ def main() -> int:
         page.fill("#description", "面向支部党员的专题学习，每课配短视频、字幕和学习资料。")
         page.fill("#tags", "专题学习, 支部工作")
         submit(page, "form.card:has(#description) button[type=submit]")
-        page.fill("form[action$='/lessons'] input[name=title]", "支部党员大会")
+        page.fill("form[action$='/lessons'] input[name=lesson-title]", "支部党员大会")
         submit(page, "form[action$='/lessons'] button[type=submit]")
         lesson_url = page.url
         page.fill("#body_md", "## 学习要点\n\n- 按时召开\n- **如实记录**\n\n会前一周通知全体党员。")
@@ -200,7 +200,7 @@ def main() -> int:
 
         # A file that only claims to be a video: the transcode refuses it with a reason.
         page.goto(course_url)
-        page.fill("form[action$='/lessons'] input[name=title]", "讲话稿（上传失败示例）")
+        page.fill("form[action$='/lessons'] input[name=lesson-title]", "讲话稿（上传失败示例）")
         submit(page, "form[action$='/lessons'] button[type=submit]")
         page.set_input_files(f"{uploader('video')} input[type=file]", str(fake))
         print("  ", wait_for_text(page, "video", "无法使用|上传失败", 90))

@@ -26,11 +26,15 @@ class LessonForm(FlaskForm):
     )
 
 
-class NewTitleForm(FlaskForm):
-    """The title of a new course or lesson (prefix="lesson" beside a course form; the request
-    itself is CSRF-checked for every form by the app, so the prefixed copy needs no token)."""
+class NewCourseForm(FlaskForm):
+    title = StringField(_l("Title of the new course"), validators=[DataRequired(), Length(max=120)])
 
-    title = StringField(_l("Title of the new one"), validators=[DataRequired(), Length(max=120)])
+
+class NewLessonForm(FlaskForm):
+    """Shown beside the course form, so it uses prefix="lesson"; the app CSRF-checks every
+    request itself, so this prefixed copy needs no token of its own."""
+
+    title = StringField(_l("Title of the new lesson"), validators=[DataRequired(), Length(max=120)])
 
 
 class LecturerForm(FlaskForm):

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from school import access, db
 from school.courses import service
-from school.courses.forms import CourseForm, LecturerForm, LessonForm, NewTitleForm
+from school.courses.forms import CourseForm, LecturerForm, LessonForm, NewCourseForm, NewLessonForm
 from school.errors import Invalid
 from school.pagination import page_number, paginate
 
@@ -43,14 +43,14 @@ def form_error(form) -> str:
 def teach():
     """My courses, and a new one."""
     page = paginate(service.editable_courses(current_user), page_number(request.args.get("page")), 20)
-    return render_template("courses/teach.html", page=page, form=NewTitleForm())
+    return render_template("courses/teach.html", page=page, form=NewCourseForm())
 
 
 @bp.post("/teach/courses")
 @access.lecturer
 def create_course():
     """Start a new draft course."""
-    form = NewTitleForm()
+    form = NewCourseForm()
     if not form.validate():
         raise Invalid(form_error(form))
     course = service.create_course(current_user, form.title.data)
@@ -87,7 +87,7 @@ def edit_course(course_id: int):
         "courses/edit_course.html",
         course=course,
         form=form,
-        lesson_form=NewTitleForm(prefix="lesson", meta={"csrf": False}),
+        lesson_form=NewLessonForm(prefix="lesson", meta={"csrf": False}),
         lecturer_form=LecturerForm(),
         may_manage_lecturers=_may_manage_lecturers(course),
     ), status
@@ -145,7 +145,7 @@ def remove_lecturer(course_id: int, user_id: int):
 def create_lesson(course_id: int):
     """Add a draft lesson at the end."""
     course = editable_course(course_id)
-    form = NewTitleForm(prefix="lesson", meta={"csrf": False})
+    form = NewLessonForm(prefix="lesson", meta={"csrf": False})
     if not form.validate():
         raise Invalid(form_error(form))
     lesson = service.create_lesson(course, form.title.data)
