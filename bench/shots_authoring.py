@@ -20,9 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from page_shots import CHROMIUM, CHROMIUM_ARGS, PHONE, ROOT, demo_password, sign_in
 from playwright.sync_api import sync_playwright
-
-from shots import CHROMIUM, CHROMIUM_ARGS, PHONE, ROOT, demo_password, sign_in
 
 sys.path.insert(0, str(ROOT))
 from school.media.binaries import paths  # noqa: E402

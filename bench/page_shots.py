@@ -1,6 +1,6 @@
 """Full-page phone screenshots (360×740, Chinese) of the main pages, for eyeballing layout changes.
 
-    python bench/shots.py [BASE_URL] [OUTDIR]      # defaults: http://127.0.0.1:5000 shots/
+    python bench/page_shots.py [BASE_URL] [OUTDIR]      # defaults: http://127.0.0.1:5000 shots/
 
 Needs a running site with the demo content (`make run` gives one) and Debian's /usr/bin/chromium.
 """
