@@ -257,11 +257,12 @@ def register_blueprints(app: Flask) -> None:
     from school.courses.views import bp as courses_bp
     from school.media.views import bp as media_bp
     from school.orgs.views import bp as orgs_bp
+    from school.search.views import bp as search_bp
     from school.system.views import bp as system_bp
     from school.worker import load_tasks
 
     load_tasks()  # job kinds must be known where jobs are queued, not only in the worker
-    for bp in (system_bp, accounts_bp, orgs_bp, courses_bp, media_bp, api_bp):
+    for bp in (system_bp, accounts_bp, orgs_bp, courses_bp, media_bp, search_bp, api_bp):
         app.register_blueprint(bp)
 
 
@@ -270,7 +271,8 @@ def register_commands(app: Flask) -> None:
     from school.content.cli import content_cli
     from school.jobs.cli import jobs_cli
     from school.media.cli import media_cli
+    from school.search.cli import search_cli
     from school.system.cli import db_cli, doctor
 
-    for command in (accounts_cli, content_cli, jobs_cli, media_cli, db_cli, doctor):
+    for command in (accounts_cli, content_cli, jobs_cli, media_cli, search_cli, db_cli, doctor):
         app.cli.add_command(command)

@@ -10,7 +10,12 @@ from flask import current_app, has_app_context
 from school.extensions import huey
 
 # Every feature's tasks.py, so their handlers and Huey tasks are registered in the worker.
-TASK_MODULES = ["school.jobs.tasks", "school.accounts.tasks", "school.media.tasks"]
+TASK_MODULES = [
+    "school.jobs.tasks",
+    "school.accounts.tasks",
+    "school.media.tasks",
+    "school.search.tasks",
+]
 
 _app = None
 

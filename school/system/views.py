@@ -22,13 +22,6 @@ def home():
     )
 
 
-@bp.get("/search")
-@access.signed_in
-def search():
-    """Library search (filled by the search issue)."""
-    return render_template("coming_soon.html", title=_("Search"))
-
-
 @bp.get("/manifest.webmanifest")
 @access.public
 def manifest():

@@ -1,0 +1,110 @@
+"""Chinese text analysis for Whoosh: jieba in search mode with our dictionary, plus 1–2 char grams.
+
+Whoosh's default analyzer keeps a run of Chinese characters as one token, so Chinese search
+silently finds nothing without this. jieba is loaded once per process, with the party-work terms
+of content/search/userdict.txt, so that 三会一课 or 防瘫预警 stay whole tokens.
+"""
+
+import logging
+import threading
+import unicodedata
+
+import jieba
+from whoosh.analysis import LowercaseFilter, NgramFilter, Token, Tokenizer
+
+from school.settings import ROOT
+
+USER_DICT = ROOT / "content" / "search" / "userdict.txt"
+_lock = threading.Lock()
+_loaded = False
+
+
+def load_dictionary() -> None:
+    """Load jieba and the user dictionary (once per process, ~0.5 s)."""
+    global _loaded
+    with _lock:
+        if _loaded:
+            return
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        if USER_DICT.exists():
+            jieba.load_userdict(str(USER_DICT))
+        _loaded = True
+
+
+def _is_word(text: str) -> bool:
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+class JiebaTokenizer(Tokenizer):
+    """jieba's search-mode tokens (a long word and its parts), punctuation and spaces dropped."""
+
+    def __call__(
+        self,
+        value,
+        positions=False,
+        chars=False,
+        keeporiginal=False,
+        removestops=True,
+        start_pos=0,
+        start_char=0,
+        mode="",
+        **kwargs,
+    ):
+        load_dictionary()
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for pos, (word, start, end) in enumerate(jieba.tokenize(value, mode="search")):
+            if not _is_word(word):
+                continue
+            token.text = word.strip()
+            if not token.text:
+                continue
+            token.boost = 1.0
+            if keeporiginal:
+                token.original = token.text
+            token.stopped = False
+            if positions:
+                token.pos = start_pos + pos
+            if chars:
+                token.startchar, token.endchar = start_char + start, start_char + end
+            yield token
+
+
+def chinese_analyzer():
+    """Words: jieba search mode, lower-cased (so PPT matches ppt)."""
+    return JiebaTokenizer() | LowercaseFilter()
+
+
+def words(text: str) -> list[str]:
+    """The distinct word tokens of a text, in order."""
+    seen: list[str] = []
+    for token in chinese_analyzer()(text):
+        if token.text not in seen:
+            seen.append(token.text)
+    return seen
+
+
+class GramJoiner(Tokenizer):
+    """Word characters with spaces/punctuation removed, so grams never span a gap."""
+
+    def __call__(self, value, **kwargs):
+        kept = "".join(ch if _is_word(ch) else " " for ch in value)
+        token = Token(
+            **{k: v for k, v in kwargs.items() if k in ("positions", "chars", "removestops", "mode")}
+        )
+        for part in kept.split():
+            token.text, token.boost, token.stopped = part, 1.0, False
+            yield token
+
+
+def gram_analyzer():
+    """Overlapping 1–2 character grams: finds single characters and words jieba splits oddly."""
+    return GramJoiner() | LowercaseFilter() | NgramFilter(minsize=1, maxsize=2)
+
+
+def grams(text: str) -> list[str]:
+    """The 2-grams of a query (its single character when it has only one)."""
+    kept = "".join(ch.lower() for ch in text if _is_word(ch))
+    if len(kept) <= 1:
+        return [kept] if kept else []
+    return list(dict.fromkeys(kept[i : i + 2] for i in range(len(kept) - 1)))

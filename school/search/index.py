@@ -1,0 +1,99 @@
+"""The Whoosh index on disk: schema, opening, and atomic rebuilds.
+
+INDEX_DIR/current is a symlink to the live generation folder; a rebuild writes a new folder and
+swaps the link in one rename, so readers never see a half-built index. Only the worker writes
+(Whoosh allows one writer); its lock is an flock, which the kernel drops when a process dies, so
+a crashed writer leaves no stale lock behind.
+"""
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from flask import current_app
+from whoosh import index as whoosh_index
+from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
+
+from school.search.analysis import chinese_analyzer, gram_analyzer
+
+_write_lock = threading.Lock()  # worker threads of one process take turns; flock does the rest
+
+
+def schema() -> Schema:
+    # Chinese fields without positions: jieba's overlapping search-mode tokens make phrase
+    # queries unreliable, and we never build phrase queries.
+    zh = chinese_analyzer()
+    return Schema(
+        key=ID(unique=True, stored=True),  # "lesson:12", "cue:55", "page:3:1", "course:4"
+        kind=ID(stored=True),  # course | lesson | subtitle | document
+        course=ID(stored=True),
+        lesson=ID(stored=True),
+        title=TEXT(analyzer=zh, phrase=False, stored=True, field_boost=3.0),
+        tags=TEXT(analyzer=zh, phrase=False, stored=True, field_boost=2.0),
+        body=TEXT(analyzer=zh, phrase=False, stored=True),
+        grams=TEXT(analyzer=gram_analyzer(), phrase=False, field_boost=0.3),
+        start_ms=NUMERIC(stored=True),
+        page=NUMERIC(stored=True),
+        attachment=STORED,
+        updated=DATETIME(stored=True),
+    )
+
+
+def folder() -> Path:
+    path = Path(current_app.config["INDEX_DIR"])
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def current_path() -> Path:
+    return folder() / "current"
+
+
+def exists() -> bool:
+    """Whether a readable index is in place."""
+    path = current_path()
+    return path.exists() and whoosh_index.exists_in(str(path))
+
+
+def open_index():
+    """The live index (raises when it is missing or broken)."""
+    return whoosh_index.open_dir(str(current_path()))
+
+
+def new_generation() -> tuple[Path, object]:
+    """A fresh, empty index folder (for a rebuild)."""
+    path = folder() / f"gen-{int(time.time() * 1000)}-{os.getpid()}"
+    path.mkdir()
+    return path, whoosh_index.create_in(str(path), schema())
+
+
+def publish(path: Path) -> None:
+    """Make a fully written generation the live one, atomically, and remove older ones."""
+    link = current_path()
+    tmp = folder() / f".current-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(path.name)
+    os.replace(tmp, link)
+    for old in folder().glob("gen-*"):
+        if old.name != path.name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def ensure() -> object:
+    """The live index, creating an empty one when there is none (worker side)."""
+    if not exists():
+        path, ix = new_generation()
+        publish(path)
+        return ix
+    return open_index()
+
+
+def writer(ix):
+    """A writer that waits for the lock instead of failing at once."""
+    return ix.writer(timeout=60.0)
+
+
+def write_lock() -> threading.Lock:
+    return _write_lock

@@ -1,0 +1,414 @@
+"""Indexing the learning library and searching it, permission-aware.
+
+Only published lessons of published courses are indexed, and every hit is checked against the
+database again before it is shown, so a lesson unpublished a moment ago never appears, not even
+in counts. Users' text is never parsed as Whoosh query syntax: it is cut into words with the same
+analyzer as the documents and the query is built from those terms.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from markupsafe import Markup, escape
+from sqlalchemy import event
+from whoosh import highlight
+from whoosh.query import And, DateRange, Or, Term
+
+from school import db
+from school.courses.models import Course, Lesson
+from school.media.models import Attachment, SubtitleTrack
+from school.search import index
+from school.search.analysis import grams, words
+
+MAX_QUERY = 100
+KINDS = ("lesson", "subtitle", "document")
+MARKDOWN = re.compile(r"[#>*_`~|]+|!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
+
+
+def plain(markdown: str) -> str:
+    """Markdown source as readable text (for indexing and snippets)."""
+    return MARKDOWN.sub(lambda m: m.group(1) or " ", markdown or "")
+
+
+# --- indexing (worker only) --------------------------------------------------------------------
+
+
+def course_documents(course: Course) -> list[dict]:
+    """Everything of a course members may find: the course, its published lessons, their
+    subtitle cues and document pages. Empty when the course is not published."""
+    if course.state != "published":
+        return []
+    tags = " ".join(course.tags)
+    context = f"{course.title} {tags}"
+    docs = [
+        dict(
+            key=f"course:{course.id}",
+            kind="course",
+            course=str(course.id),
+            lesson="",
+            title=course.title,
+            tags=tags,
+            body=plain(course.description),
+            grams=f"{course.title} {tags} {plain(course.description)}",
+            updated=course.updated_at,
+        )
+    ]
+    for lesson in course.lessons:
+        if lesson.state != "published":
+            continue
+        ids = dict(course=str(course.id), lesson=str(lesson.id), updated=lesson.updated_at)
+        text = plain(lesson.body_md)
+        docs.append(
+            dict(
+                key=f"lesson:{lesson.id}",
+                kind="lesson",
+                title=lesson.title,
+                tags=context,
+                body=text,
+                grams=f"{lesson.title} {text}",
+                **ids,
+            )
+        )
+        for track in lesson.subtitles:
+            for cue in track.cues:
+                docs.append(
+                    dict(
+                        key=f"cue:{cue.id}",
+                        kind="subtitle",
+                        body=cue.text,
+                        grams=cue.text,
+                        start_ms=cue.start_ms,
+                        **ids,
+                    )
+                )
+        for attachment in lesson.attachments:
+            for number, page in enumerate(attachment.pages or [], 1):
+                if page.strip():
+                    docs.append(
+                        dict(
+                            key=f"page:{attachment.id}:{number}",
+                            kind="document",
+                            body=page,
+                            grams=page,
+                            page=number,
+                            attachment=[attachment.id, attachment.filename],
+                            **ids,
+                        )
+                    )
+    return docs
+
+
+def index_course(course_id: int) -> int:
+    """Replace a course's documents in the live index; returns how many it now has."""
+    course = db.session.get(Course, course_id)
+    docs = course_documents(course) if course else []
+    with index.write_lock():
+        ix = index.ensure()
+        writer = index.writer(ix)
+        try:
+            writer.delete_by_term("course", str(course_id))
+            for doc in docs:
+                writer.add_document(**doc)
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+    return len(docs)
+
+
+def rebuild(progress=lambda done, total: None) -> int:
+    """Build a new index from the database and swap it in atomically; returns the document count."""
+    course_ids = db.session.scalars(sa.select(Course.id).where(Course.state == "published")).all()
+    with index.write_lock():
+        path, ix = index.new_generation()
+        writer = index.writer(ix)
+        count = 0
+        try:
+            for done, course_id in enumerate(course_ids, 1):
+                for doc in course_documents(db.session.get(Course, course_id)):
+                    writer.add_document(**doc)
+                    count += 1
+                progress(done, len(course_ids))
+                db.session.expire_all()
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        index.publish(path)
+    return count
+
+
+# Changes to what members can find queue a re-index of the course (after the commit), from one
+# place, so no service can forget it.
+@event.listens_for(db.session, "after_flush")
+def _collect_changes(session, _context) -> None:
+    touched = session.info.setdefault("reindex_courses", set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Course):
+            touched.add(obj.id)
+        elif isinstance(obj, Lesson):
+            touched.add(obj.course_id)
+        elif isinstance(obj, (Attachment, SubtitleTrack)) and obj.lesson_id:
+            touched.add(("lesson", obj.lesson_id))
+
+
+@event.listens_for(db.session, "before_commit")
+def _queue_reindex(session) -> None:
+    from school.jobs import service as jobs
+
+    session.flush()
+    touched = session.info.pop("reindex_courses", set())
+    lesson_ids = [t[1] for t in touched if isinstance(t, tuple)]
+    course_ids = {t for t in touched if isinstance(t, int)}
+    if lesson_ids:
+        course_ids |= set(session.scalars(sa.select(Lesson.course_id).where(Lesson.id.in_(lesson_ids))))
+    for course_id in sorted(c for c in course_ids if c):
+        jobs.enqueue("search.index_course", {"course_id": course_id})
+    session.info.pop("reindex_courses", None)
+
+
+# --- searching -----------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    kind: str
+    course_id: int
+    course_title: str
+    lesson_id: int | None
+    lesson_title: str | None
+    snippet: Markup
+    start_ms: int | None = None
+    page: int | None = None
+    attachment_id: int | None = None
+    attachment_name: str | None = None
+    score: float = 0.0
+
+    @property
+    def seconds(self) -> int | None:
+        return None if self.start_ms is None else self.start_ms // 1000
+
+
+@dataclass
+class Results:
+    query: str
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = 20
+    partial: bool = False  # no result held every word: these hold some of them
+    truncated: bool = False  # the query was cut to MAX_QUERY characters
+    unavailable: bool = False  # the index is missing or broken (a rebuild is queued)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+# Question words and particles people type around the word they mean (怎么交党费).
+STOP_WORDS = frozenset(
+    {
+        "怎么",
+        "怎样",
+        "如何",
+        "什么",
+        "为什么",
+        "哪些",
+        "哪里",
+        "哪个",
+        "是否",
+        "可以",
+        "的",
+        "了",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "是",
+        "在",
+        "和",
+        "与",
+        "及",
+        "或",
+        "要",
+        "有",
+        "请问",
+    }
+)
+
+
+def _term_query(text: str, every: bool):
+    clauses = []
+    kept = [w for w in words(text) if w not in STOP_WORDS]
+    if not every and any(len(w) > 1 for w in kept):
+        kept = [w for w in kept if len(w) > 1]  # in the loose pass a lone 交 or 的 is noise
+    for word in kept:
+        clauses.append(Or([Term("title", word), Term("tags", word), Term("body", word)]))
+    gram_terms = [Term("grams", g) for g in grams(" ".join(kept) if kept else text)]
+    gram_query = And(gram_terms) if every else Or(gram_terms)
+    if not clauses:
+        return gram_query if gram_terms else None
+    word_query = And(clauses) if every else Or(clauses)
+    return Or([word_query, gram_query]) if gram_terms else word_query
+
+
+def _visible(course_ids: set[int], lesson_ids: set[int]) -> tuple[dict, dict]:
+    courses = dict(
+        db.session.execute(
+            sa.select(Course.id, Course.title).where(
+                Course.id.in_(course_ids or {-1}), Course.state == "published"
+            )
+        ).all()
+    )
+    lessons = {
+        row.id: row
+        for row in db.session.execute(
+            sa.select(Lesson.id, Lesson.title, Lesson.course_id).where(
+                Lesson.id.in_(lesson_ids or {-1}),
+                Lesson.state == "published",
+                Lesson.course_id.in_(list(courses) or [-1]),
+            )
+        )
+    }
+    return courses, lessons
+
+
+def search(
+    text: str,
+    page: int = 1,
+    per_page: int = 20,
+    kind: str | None = None,
+    course_id: int | None = None,
+    days: int | None = None,
+    now: datetime | None = None,
+) -> Results:
+    """Search the library as a signed-in member sees it."""
+    text = " ".join((text or "").split())
+    results = Results(
+        query=text[:MAX_QUERY], page=max(1, page), per_page=per_page, truncated=len(text) > MAX_QUERY
+    )
+    if not results.query:
+        return results
+    if not index.exists():
+        results.unavailable = True
+        _queue_rebuild()
+        return results
+    try:
+        ix = index.open_index()
+    except Exception:
+        results.unavailable = True
+        _queue_rebuild()
+        return results
+    filters = []
+    if kind in KINDS:
+        filters.append(Term("kind", kind))
+    if course_id:
+        filters.append(Term("course", str(course_id)))
+    if days:
+        filters.append(DateRange("updated", (now or db.utcnow()) - timedelta(days=days), None))
+    with ix.searcher() as searcher:
+        for every in (True, False):
+            query = _term_query(results.query, every)
+            if query is None:
+                return results
+            if filters:
+                query = And([query, *filters])
+            found = searcher.search(query, limit=max(200, results.page * per_page + 50), terms=True)
+            if len(found.top_n):
+                results.partial = not every
+                break
+        found.fragmenter = highlight.ContextFragmenter(maxchars=120, surround=30)
+        found.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
+        stored = [(hit, hit.fields()) for hit in found]
+        courses, lessons = _visible(
+            {int(f["course"]) for _h, f in stored},
+            {int(f["lesson"]) for _h, f in stored if f.get("lesson")},
+        )
+        hits: list[Hit] = []
+        for hit, f in stored:
+            cid = int(f["course"])
+            lid = int(f["lesson"]) if f.get("lesson") else None
+            if cid not in courses or (lid is not None and lid not in lessons):
+                continue  # unpublished since it was indexed: never shown, never counted
+            hits.append((hit, f, cid, lid))
+        results.total = len(hits)
+        start = (results.page - 1) * per_page
+        for hit, f, cid, lid in hits[start : start + per_page]:
+            snippet = (
+                (f.get("body") and hit.highlights("body", top=2))
+                or (f.get("title") and hit.highlights("title"))
+                or escape((f.get("body") or f.get("title") or "")[:80])
+            )
+            attachment = f.get("attachment") or [None, None]
+            results.hits.append(
+                Hit(
+                    kind=f["kind"],
+                    course_id=cid,
+                    course_title=courses[cid],
+                    lesson_id=lid,
+                    lesson_title=lessons[lid].title if lid else None,
+                    snippet=Markup(snippet),  # noqa: S704 (Whoosh escapes; only <mark> is ours)
+                    start_ms=f.get("start_ms"),
+                    page=f.get("page"),
+                    attachment_id=attachment[0],
+                    attachment_name=attachment[1],
+                    score=hit.score,
+                )
+            )
+    return results
+
+
+def _queue_rebuild() -> None:
+    from school.jobs import service as jobs
+    from school.jobs.models import Job
+
+    with db.writing():
+        pending = db.session.scalar(
+            sa.select(Job.id).where(Job.kind == "search.rebuild", Job.state.in_(("queued", "running")))
+        )
+        if pending is None:
+            jobs.enqueue("search.rebuild")
+        db.session.commit()
+
+
+def clock(ms: int | None) -> str | None:
+    """12:34 (or 1:02:03) from milliseconds."""
+    if ms is None:
+        return None
+    total = ms // 1000
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def hit_json(hit: Hit) -> dict:
+    """A hit for the API and the CLI (snippet as plain text and as escaped HTML)."""
+    return {
+        "kind": hit.kind,
+        "course_id": hit.course_id,
+        "course_title": hit.course_title,
+        "lesson_id": hit.lesson_id,
+        "lesson_title": hit.lesson_title,
+        "html": str(hit.snippet),
+        "text": re.sub(r"<[^>]+>", "", str(hit.snippet))
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#39;", "'")
+        .replace("&quot;", '"'),
+        "start_seconds": hit.seconds,
+        "time": clock(hit.start_ms),
+        "page": hit.page,
+        "attachment_id": hit.attachment_id,
+        "attachment_name": hit.attachment_name,
+    }
+
+
+def group(hits: list[Hit]) -> list[tuple[tuple[int, str], list[tuple[tuple, list[Hit]]]]]:
+    """Hits grouped by course, then lesson, in order of first appearance."""
+    courses: dict = {}
+    for hit in hits:
+        lessons = courses.setdefault((hit.course_id, hit.course_title), {})
+        lessons.setdefault((hit.lesson_id, hit.lesson_title), []).append(hit)
+    return [(course, list(lessons.items())) for course, lessons in courses.items()]

@@ -1,0 +1,93 @@
+"""The search page and /api/v1/search."""
+
+from flask import Blueprint, jsonify, render_template, request
+
+from school import access
+from school.api import bp as api
+from school.pagination import page_number
+from school.search import service
+
+bp = Blueprint("search", __name__)
+DAYS = {"week": 7, "month": 31, "year": 366}
+
+
+def _params() -> dict:
+    course = request.args.get("course", "")
+    return {
+        "text": request.args.get("q", ""),
+        "page": page_number(request.args.get("page")),
+        "kind": request.args.get("type") if request.args.get("type") in service.KINDS else None,
+        "course_id": int(course) if course.isdigit() and len(course) < 10 else None,
+        "days": DAYS.get(request.args.get("date", "")),
+    }
+
+
+@bp.get("/search")
+@access.signed_in
+def page():
+    """Search the learning library (titles, lesson text, subtitles, documents)."""
+    params = _params()
+    results = service.search(**params)
+    return render_template(
+        "search/search.html",
+        results=results,
+        groups=service.group(results.hits),
+        params=params,
+        args=request.args,
+        clock=service.clock,
+    )
+
+
+@api.get("/search")
+@access.signed_in
+def api_search():
+    """Search the learning library.
+    ---
+    get:
+      summary: Search lessons, subtitles (with the second to jump to) and documents
+      parameters:
+        - {in: query, name: q, required: true, schema: {type: string, maxLength: 2000}}
+        - {in: query, name: type, schema: {type: string, enum: [lesson, subtitle, document]}}
+        - {in: query, name: course, schema: {type: integer}}
+        - {in: query, name: date, schema: {type: string, enum: [week, month, year]}}
+        - {in: query, name: page, schema: {type: integer, minimum: 1}}
+      responses:
+        200:
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  query: {type: string}
+                  total: {type: integer}
+                  page: {type: integer}
+                  partial: {type: boolean}
+                  unavailable: {type: boolean}
+                  hits:
+                    type: array
+                    items:
+                      type: object
+                      properties:
+                        kind: {type: string}
+                        course_id: {type: integer}
+                        course_title: {type: string}
+                        lesson_id: {type: integer, nullable: true}
+                        lesson_title: {type: string, nullable: true}
+                        html: {type: string}
+                        text: {type: string}
+                        start_seconds: {type: integer, nullable: true}
+                        time: {type: string, nullable: true}
+                        page: {type: integer, nullable: true}
+                        attachment_id: {type: integer, nullable: true}
+                        attachment_name: {type: string, nullable: true}
+        401: {$ref: '#/components/responses/Error'}
+    """
+    results = service.search(**_params())
+    return jsonify(
+        query=results.query,
+        total=results.total,
+        page=results.page,
+        partial=results.partial,
+        unavailable=results.unavailable,
+        hits=[service.hit_json(hit) for hit in results.hits],
+    )
