@@ -201,6 +201,7 @@ class Results:
     partial: bool = False  # no result held every word: these hold some of them
     truncated: bool = False  # the query was cut to MAX_QUERY characters
     unavailable: bool = False  # the index is missing or broken (a rebuild is queued)
+    more: bool = False  # there are matches past the next page (total counts only up to it)
 
     @property
     def pages(self) -> int:
@@ -239,19 +240,25 @@ STOP_WORDS = frozenset(
 )
 
 
-def _term_query(text: str, every: bool):
-    clauses = []
+def _passes(text: str) -> list[tuple[object, bool]]:
+    """Queries to try in turn, each with whether its hits hold only some of the words:
+    every word (jieba tokens); else every 1–2 char gram (single characters, words jieba splits
+    differently); else any of the longer words."""
+
+    def anywhere(word: str):
+        return Or([Term("title", word), Term("tags", word), Term("body", word)])
+
     kept = [w for w in words(text) if w not in STOP_WORDS]
-    if not every and any(len(w) > 1 for w in kept):
-        kept = [w for w in kept if len(w) > 1]  # in the loose pass a lone 交 or 的 is noise
-    for word in kept:
-        clauses.append(Or([Term("title", word), Term("tags", word), Term("body", word)]))
-    gram_terms = [Term("grams", g) for g in grams(" ".join(kept) if kept else text)]
-    gram_query = And(gram_terms) if every else Or(gram_terms)
-    if not clauses:
-        return gram_query if gram_terms else None
-    word_query = And(clauses) if every else Or(clauses)
-    return Or([word_query, gram_query]) if gram_terms else word_query
+    passes: list[tuple[object, bool]] = []
+    if kept:
+        passes.append((And([anywhere(w) for w in kept]), False))
+    gram_list = grams(" ".join(kept) if kept else text)
+    if gram_list:
+        passes.append((And([Term("grams", g) for g in gram_list]), False))
+    loose = [w for w in kept if len(w) > 1] or kept  # in the loose pass a lone 交 or 的 is noise
+    if len(loose) > 1:
+        passes.append((Or([anywhere(w) for w in loose]), True))
+    return passes
 
 
 def _visible(course_ids: set[int], lesson_ids: set[int]) -> tuple[dict, dict]:
@@ -309,15 +316,17 @@ def search(
     if days:
         filters.append(DateRange("updated", (now or db.utcnow()) - timedelta(days=days), None))
     with ix.searcher() as searcher:
-        for every in (True, False):
-            query = _term_query(results.query, every)
-            if query is None:
-                return results
+        passes = _passes(results.query)
+        if not passes:
+            return results
+        for query, partial in passes:
             if filters:
                 query = And([query, *filters])
-            found = searcher.search(query, limit=max(200, results.page * per_page + 50), terms=True)
+            # Up to the next page only: counting every match re-runs the query (FIELD-NOTES), so
+            # the total is exact up to here and "more" beyond it.
+            found = searcher.search(query, limit=(results.page + 1) * per_page)
             if len(found.top_n):
-                results.partial = not every
+                results.partial = partial
                 break
         found.fragmenter = highlight.ContextFragmenter(maxchars=120, surround=30)
         found.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
@@ -334,6 +343,7 @@ def search(
                 continue  # unpublished since it was indexed: never shown, never counted
             hits.append((hit, f, cid, lid))
         results.total = len(hits)
+        results.more = found.scored_length() >= (results.page + 1) * per_page  # window full
         start = (results.page - 1) * per_page
         for hit, f, cid, lid in hits[start : start + per_page]:
             snippet = (
