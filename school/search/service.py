@@ -256,7 +256,7 @@ def _passes(text: str) -> list[tuple[object, bool]]:
     if gram_list:
         passes.append((And([Term("grams", g) for g in gram_list]), False))
     loose = [w for w in kept if len(w) > 1] or kept  # in the loose pass a lone 交 or 的 is noise
-    if len(loose) > 1:
+    if len(loose) > 1 or loose != kept:
         passes.append((Or([anywhere(w) for w in loose]), True))
     return passes
 
