@@ -16,3 +16,7 @@ def post_fork(server, worker):
 
     if db.engine is not None:
         db.engine.dispose(close=False)
+    # jieba's dictionary takes ~0.5 s to load: once per worker, before the first search.
+    from school.search.analysis import load_dictionary
+
+    load_dictionary()

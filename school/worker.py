@@ -46,3 +46,6 @@ def _recover_lost_jobs() -> None:
 
     with get_app().app_context():
         service.sweep(db.utcnow(), worker_start=True)
+    from school.search.analysis import load_dictionary
+
+    load_dictionary()  # the worker writes the index: load jieba once, at start

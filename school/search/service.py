@@ -24,6 +24,8 @@ from school.search.analysis import grams, words
 
 MAX_QUERY = 100
 KINDS = ("lesson", "subtitle", "document")
+# PDF text keeps the line breaks of the page layout; between Chinese characters they split words.
+LAYOUT_BREAK = re.compile(r"(?<=[\u3400-\u9fff])\s*\n\s*(?=[\u3400-\u9fff])")
 MARKDOWN = re.compile(r"[#>*_`~|]+|!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 
 
@@ -85,6 +87,7 @@ def course_documents(course: Course) -> list[dict]:
                 )
         for attachment in lesson.attachments:
             for number, page in enumerate(attachment.pages or [], 1):
+                page = LAYOUT_BREAK.sub("", page)
                 if page.strip():
                     docs.append(
                         dict(
