@@ -37,23 +37,31 @@ from school.courses.models import Course, Lesson  # noqa: E402
 from school.search import service  # noqa: E402
 from school.search.analysis import USER_DICT, load_dictionary  # noqa: E402
 
-COMMON = (
-    "支部 党员 学习 组织 会议 记录 工作 制度 管理 活动 计划 要求 情况 群众 社区 企业 学时 课程 "
-    "手机 平台 视频 资料 通知 讨论 表决 书记 委员 报告 检查 考核 服务 联系 培训 基层 教育"
-).split()
 
+def vocabulary() -> tuple[list[str], list[float]]:
+    """Words and weights for a realistic corpus: jieba's dictionary (word frequencies are Zipf-like)
+    plus the party-work terms of our user dictionary."""
+    import jieba
 
-def vocabulary() -> list[str]:
-    terms = []
+    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            word, freq, *_ = line.split()
+            if len(word) >= 2:
+                rows.append((word, int(freq)))
+    rows.sort(key=lambda r: -r[1])
+    rows = rows[:20_000]
     if USER_DICT.exists():
         terms = [
             line.split()[0] for line in USER_DICT.read_text(encoding="utf-8").splitlines() if line.strip()
         ]
-    return terms + COMMON
+        rows += [(term, 3000) for term in terms]
+    return [w for w, _f in rows], [float(f) for _w, f in rows]
 
 
-def sentence(rng: random.Random, vocab: list[str]) -> str:
-    words = [rng.choice(vocab) for _ in range(rng.randint(6, 14))]
+def sentence(rng: random.Random, vocab: tuple[list[str], list[float]]) -> str:
+    words = rng.choices(vocab[0], weights=vocab[1], k=rng.randint(6, 14))
     return "".join(words) + rng.choice("。，；")
 
 
@@ -65,7 +73,7 @@ def build_database(n_docs: int, vocab: list[str]) -> None:
     per_course = max(1, n_docs // 500)
     courses = [
         {
-            "title": f"课程{c}{rng.choice(vocab)}",
+            "title": f"课程{c}{rng.choice(vocab[0])}",
             "description": sentence(rng, vocab),
             "owner_id": owner.id,
             "state": "published",
@@ -81,7 +89,7 @@ def build_database(n_docs: int, vocab: list[str]) -> None:
             {
                 "course_id": course_ids[i // per_course % len(course_ids)],
                 "position": i,
-                "title": rng.choice(vocab) + rng.choice(vocab),
+                "title": "".join(rng.choices(vocab[0], weights=vocab[1], k=2)),
                 "state": "published",
                 "completion": "read",
                 "body_md": "".join(sentence(rng, vocab) for _ in range(rng.randint(3, 8))),
@@ -144,7 +152,12 @@ def main() -> None:
         print(f"plain index:   {args.docs} documents in {plain_seconds:.0f} s ({rate:.0f} docs/s)")
 
         rng = random.Random(11)
-        queries = [" ".join(rng.sample(vocab, rng.choice((1, 1, 2)))) for _ in range(args.queries)]
+        # What members type: content words (not the 300 commonest), one or two of them.
+        words, weights = vocab[0][300:], vocab[1][300:]
+        queries = [
+            " ".join(rng.choices(words, weights=weights, k=rng.choice((1, 1, 2))))
+            for _ in range(args.queries)
+        ]
         qparser = MultifieldParser(["title", "body"], plain.schema)
         ours, theirs = [], []
         with plain.searcher() as searcher:

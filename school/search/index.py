@@ -31,8 +31,10 @@ def schema() -> Schema:
         course=ID(stored=True),
         lesson=ID(stored=True),
         title=TEXT(analyzer=zh, phrase=False, stored=True, field_boost=3.0),
-        tags=TEXT(analyzer=zh, phrase=False, stored=True, field_boost=2.0),
-        body=TEXT(analyzer=zh, phrase=False, stored=True),
+        # Everything searchable of the document in one field (title, course tags, text), so a
+        # word costs two postings lookups (title, text); `body` is only kept for snippets.
+        text=TEXT(analyzer=zh, phrase=False),
+        body=STORED,
         grams=TEXT(analyzer=gram_analyzer(), phrase=False, field_boost=0.3),
         start_ms=NUMERIC(stored=True),
         page=NUMERIC(stored=True),
@@ -60,6 +62,26 @@ def exists() -> bool:
 def open_index():
     """The live index (raises when it is missing or broken)."""
     return whoosh_index.open_dir(str(current_path()))
+
+
+_reader_lock = threading.Lock()
+_reader: dict = {"target": None, "searcher": None}
+
+
+def searcher():
+    """A searcher on the live index, kept open between requests and refreshed when the worker
+    has committed (or a rebuild swapped generations); raises when the index is missing."""
+    target = os.readlink(current_path())
+    with _reader_lock:
+        cached = _reader["searcher"]
+        if cached is None or _reader["target"] != target:
+            if cached is not None:
+                cached.close()
+            _reader["searcher"] = open_index().searcher()
+            _reader["target"] = target
+        elif not cached.up_to_date():
+            _reader["searcher"] = cached.refresh()
+        return _reader["searcher"]
 
 
 def new_generation() -> tuple[Path, object]:

@@ -43,7 +43,7 @@ def course_documents(course: Course) -> list[dict]:
     if course.state != "published":
         return []
     tags = " ".join(course.tags)
-    context = f"{course.title} {tags}"
+    description = plain(course.description)
     docs = [
         dict(
             key=f"course:{course.id}",
@@ -51,9 +51,9 @@ def course_documents(course: Course) -> list[dict]:
             course=str(course.id),
             lesson="",
             title=course.title,
-            tags=tags,
-            body=plain(course.description),
-            grams=f"{course.title} {tags} {plain(course.description)}",
+            text=f"{course.title} {tags} {description}",
+            body=description,
+            grams=f"{course.title} {tags} {description}",
             updated=course.updated_at,
         )
     ]
@@ -61,15 +61,15 @@ def course_documents(course: Course) -> list[dict]:
         if lesson.state != "published":
             continue
         ids = dict(course=str(course.id), lesson=str(lesson.id), updated=lesson.updated_at)
-        text = plain(lesson.body_md)
+        body = plain(lesson.body_md)
         docs.append(
             dict(
                 key=f"lesson:{lesson.id}",
                 kind="lesson",
                 title=lesson.title,
-                tags=context,
-                body=text,
-                grams=f"{lesson.title} {text}",
+                text=f"{lesson.title} {course.title} {tags} {body}",
+                body=body,
+                grams=f"{lesson.title} {body}",
                 **ids,
             )
         )
@@ -79,6 +79,7 @@ def course_documents(course: Course) -> list[dict]:
                     dict(
                         key=f"cue:{cue.id}",
                         kind="subtitle",
+                        text=cue.text,
                         body=cue.text,
                         grams=cue.text,
                         start_ms=cue.start_ms,
@@ -93,6 +94,7 @@ def course_documents(course: Course) -> list[dict]:
                         dict(
                             key=f"page:{attachment.id}:{number}",
                             kind="document",
+                            text=page,
                             body=page,
                             grams=page,
                             page=number,
@@ -208,7 +210,8 @@ class Results:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        """Pages known so far: this one, the ones before, and the next when there is more."""
+        return self.page + 1 if self.more else max(1, -(-self.total // self.per_page))
 
 
 # Question words and particles people type around the word they mean (怎么交党费).
@@ -249,7 +252,7 @@ def _passes(text: str) -> list[tuple[object, bool]]:
     differently); else any of the longer words."""
 
     def anywhere(word: str):
-        return Or([Term("title", word), Term("tags", word), Term("body", word)])
+        return Or([Term("title", word), Term("text", word)])
 
     kept = [w for w in words(text) if w not in STOP_WORDS]
     passes: list[tuple[object, bool]] = []
@@ -264,24 +267,20 @@ def _passes(text: str) -> list[tuple[object, bool]]:
     return passes
 
 
-def _visible(course_ids: set[int], lesson_ids: set[int]) -> tuple[dict, dict]:
-    courses = dict(
-        db.session.execute(
-            sa.select(Course.id, Course.title).where(
-                Course.id.in_(course_ids or {-1}), Course.state == "published"
-            )
-        ).all()
-    )
-    lessons = {
-        row.id: row
-        for row in db.session.execute(
-            sa.select(Lesson.id, Lesson.title, Lesson.course_id).where(
-                Lesson.id.in_(lesson_ids or {-1}),
-                Lesson.state == "published",
-                Lesson.course_id.in_(list(courses) or [-1]),
-            )
+def _visible(lesson_ids: set[int], course_ids: set[int]) -> tuple[dict, dict]:
+    """Titles of the hits' courses and lessons that are published now (one query)."""
+    rows = db.session.execute(
+        sa.select(Course.id, Course.title, Lesson.id, Lesson.title)
+        .outerjoin(
+            Lesson,
+            sa.and_(
+                Lesson.course_id == Course.id, Lesson.id.in_(lesson_ids or {-1}), Lesson.state == "published"
+            ),
         )
-    }
+        .where(Course.id.in_(course_ids or {-1}), Course.state == "published")
+    ).all()
+    courses = {row[0]: row[1] for row in rows}
+    lessons = {row[2]: row[3] for row in rows if row[2] is not None}
     return courses, lessons
 
 
@@ -306,7 +305,7 @@ def search(
         _queue_rebuild()
         return results
     try:
-        ix = index.open_index()
+        searcher = index.searcher()
     except Exception:
         results.unavailable = True
         _queue_rebuild()
@@ -318,58 +317,57 @@ def search(
         filters.append(Term("course", str(course_id)))
     if days:
         filters.append(DateRange("updated", (now or db.utcnow()) - timedelta(days=days), None))
-    with ix.searcher() as searcher:
-        passes = _passes(results.query)
-        if not passes:
-            return results
-        for query, partial in passes:
-            if filters:
-                query = And([query, *filters])
-            # Up to the next page only: counting every match re-runs the query (FIELD-NOTES), so
-            # the total is exact up to here and "more" beyond it.
-            found = searcher.search(query, limit=(results.page + 1) * per_page)
-            if len(found.top_n):
-                results.partial = partial
-                break
-        found.fragmenter = highlight.ContextFragmenter(maxchars=120, surround=30)
-        found.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
-        stored = [(hit, hit.fields()) for hit in found]
-        courses, lessons = _visible(
-            {int(f["course"]) for _h, f in stored},
-            {int(f["lesson"]) for _h, f in stored if f.get("lesson")},
+    passes = _passes(results.query)
+    if not passes:
+        return results
+    for query, partial in passes:
+        if filters:
+            query = And([query, *filters])
+        # Up to the next page only: counting every match re-runs the query (FIELD-NOTES), so
+        # the total is exact up to here and "more" beyond it.
+        found = searcher.search(query, limit=(results.page + 1) * per_page)
+        if len(found.top_n):
+            results.partial = partial
+            break
+    found.fragmenter = highlight.ContextFragmenter(maxchars=120, surround=30)
+    found.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
+    stored = [(hit, hit.fields()) for hit in found]
+    courses, lessons = _visible(
+        {int(f["lesson"]) for _h, f in stored if f.get("lesson")},
+        {int(f["course"]) for _h, f in stored},
+    )
+    hits: list[Hit] = []
+    for hit, f in stored:
+        cid = int(f["course"])
+        lid = int(f["lesson"]) if f.get("lesson") else None
+        if cid not in courses or (lid is not None and lid not in lessons):
+            continue  # unpublished since it was indexed: never shown, never counted
+        hits.append((hit, f, cid, lid))
+    results.more = len(hits) > results.page * per_page
+    results.total = min(len(hits), results.page * per_page)
+    start = (results.page - 1) * per_page
+    for hit, f, cid, lid in hits[start : start + per_page]:
+        snippet = (
+            (f.get("body") and hit.highlights("text", text=f["body"], top=2))
+            or (f.get("title") and hit.highlights("title"))
+            or escape((f.get("body") or f.get("title") or "")[:80])
         )
-        hits: list[Hit] = []
-        for hit, f in stored:
-            cid = int(f["course"])
-            lid = int(f["lesson"]) if f.get("lesson") else None
-            if cid not in courses or (lid is not None and lid not in lessons):
-                continue  # unpublished since it was indexed: never shown, never counted
-            hits.append((hit, f, cid, lid))
-        results.total = len(hits)
-        results.more = found.scored_length() >= (results.page + 1) * per_page  # window full
-        start = (results.page - 1) * per_page
-        for hit, f, cid, lid in hits[start : start + per_page]:
-            snippet = (
-                (f.get("body") and hit.highlights("body", top=2))
-                or (f.get("title") and hit.highlights("title"))
-                or escape((f.get("body") or f.get("title") or "")[:80])
+        attachment = f.get("attachment") or [None, None]
+        results.hits.append(
+            Hit(
+                kind=f["kind"],
+                course_id=cid,
+                course_title=courses[cid],
+                lesson_id=lid,
+                lesson_title=lessons[lid] if lid else None,
+                snippet=Markup(snippet),  # noqa: S704 (Whoosh escapes; only <mark> is ours)
+                start_ms=f.get("start_ms"),
+                page=f.get("page"),
+                attachment_id=attachment[0],
+                attachment_name=attachment[1],
+                score=hit.score,
             )
-            attachment = f.get("attachment") or [None, None]
-            results.hits.append(
-                Hit(
-                    kind=f["kind"],
-                    course_id=cid,
-                    course_title=courses[cid],
-                    lesson_id=lid,
-                    lesson_title=lessons[lid].title if lid else None,
-                    snippet=Markup(snippet),  # noqa: S704 (Whoosh escapes; only <mark> is ours)
-                    start_ms=f.get("start_ms"),
-                    page=f.get("page"),
-                    attachment_id=attachment[0],
-                    attachment_name=attachment[1],
-                    score=hit.score,
-                )
-            )
+        )
     return results
 
 
