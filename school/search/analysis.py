@@ -6,8 +6,8 @@ of content/search/userdict.txt, so that 三会一课 or 防瘫预警 stay whole 
 """
 
 import logging
+import re
 import threading
-import unicodedata
 
 import jieba
 from whoosh.analysis import LowercaseFilter, NgramFilter, Token, Tokenizer
@@ -32,8 +32,11 @@ def load_dictionary() -> None:
         _loaded = True
 
 
+_WORD = re.compile(r"[^\W_]")  # a letter or digit of any script (CJK included)
+
+
 def _is_word(text: str) -> bool:
-    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+    return _WORD.search(text) is not None
 
 
 class JiebaTokenizer(Tokenizer):
