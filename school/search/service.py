@@ -259,7 +259,9 @@ def _passes(text: str) -> list[tuple[object, bool]]:
     if kept:
         passes.append((And([anywhere(w) for w in kept]), False))
     gram_list = grams(" ".join(kept) if kept else text)
-    if gram_list:
+    # Grams rescue a short term jieba cut differently (誊, 组织生活会); for a longer query
+    # they only repeat the loose pass at a higher cost.
+    if gram_list and len(gram_list) <= 6:
         passes.append((And([Term("grams", g) for g in gram_list]), False))
     loose = [w for w in kept if len(w) > 1] or kept  # in the loose pass a lone 交 or 的 is noise
     if len(loose) > 1 or loose != kept:
