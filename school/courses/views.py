@@ -31,6 +31,19 @@ def hours(value) -> str:
     return text
 
 
+def apply_or_explain(change, done_message) -> None:
+    """Run a change and commit it with a note, or roll back and show why it was refused; either
+    way the lecturer stays in the editor."""
+    try:
+        change()
+    except Invalid as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(done_message(), "info")
+
+
 def form_error(form) -> str:
     for field in form:
         for error in field.errors:
@@ -102,15 +115,14 @@ def _may_manage_lecturers(course) -> bool:
 def course_state(course_id: int):
     """Publish the course or take it back to draft."""
     course = editable_course(course_id)
-    try:
-        service.set_course_state(course, request.form.get("state", ""), db.utcnow())
-    except Invalid as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        published = course.state == "published"
-        flash(_("The course is published.") if published else _("The course is a draft again."), "info")
+    apply_or_explain(
+        lambda: service.set_course_state(course, request.form.get("state", ""), db.utcnow()),
+        lambda: (
+            _("The course is published.")
+            if course.state == "published"
+            else _("The course is a draft again.")
+        ),
+    )
     return redirect(url_for("courses.edit_course", course_id=course_id))
 
 
@@ -192,15 +204,14 @@ def edit_lesson(lesson_id: int):
 def lesson_state(lesson_id: int):
     """Publish a lesson or take it back to draft."""
     lesson = editable_lesson(lesson_id)
-    try:
-        service.set_lesson_state(lesson, request.form.get("state", ""))
-    except Invalid as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        published = lesson.state == "published"
-        flash(_("The lesson is published.") if published else _("The lesson is a draft again."), "info")
+    apply_or_explain(
+        lambda: service.set_lesson_state(lesson, request.form.get("state", "")),
+        lambda: (
+            _("The lesson is published.")
+            if lesson.state == "published"
+            else _("The lesson is a draft again.")
+        ),
+    )
     return redirect(url_for("courses.edit_lesson", lesson_id=lesson_id))
 
 
