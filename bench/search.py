@@ -160,20 +160,24 @@ def main() -> None:
         ]
         qparser = MultifieldParser(["title", "body"], plain.schema)
         ours, theirs = [], []
+        shown = {"project": 0, "plain  ": 0}
         with plain.searcher() as searcher:
             for q in tqdm(queries, desc="queries", unit="q"):
                 started = time.perf_counter()
-                service.search(q, per_page=20)
+                shown["project"] += len(service.search(q, per_page=20).hits)
                 ours.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 found = searcher.search(qparser.parse(q), limit=20)
                 found.formatter = highlight.HtmlFormatter(tagname="mark")
                 for hit in found:
                     hit.highlights("body", top=2)
+                    shown["plain  "] += 1
                 theirs.append(time.perf_counter() - started)
         for name, times in (("project", ours), ("plain  ", theirs)):
             print(
-                f"{name} query: mean {statistics.mean(times) * 1000:.1f} ms, "
+                f"{name} query: {shown[name] / len(times):.1f} hits shown, "
+                f"{sum(times) * 1000 / max(shown[name], 1):.2f} ms per hit shown, "
+                f"mean {statistics.mean(times) * 1000:.1f} ms, "
                 f"p50 {percentile(times, 0.5) * 1000:.1f} ms, p95 {percentile(times, 0.95) * 1000:.1f} ms"
             )
         print(f"ratio: {statistics.mean(ours) / statistics.mean(theirs):.2f}")

@@ -73,6 +73,12 @@ class JiebaTokenizer(Tokenizer):
             yield token
 
 
+def known_word(word: str) -> bool:
+    """Whether jieba knows the word as a whole (then grams add nothing after a miss)."""
+    load_dictionary()
+    return len(word) > 1 and bool(jieba.dt.FREQ.get(word))
+
+
 def chinese_analyzer():
     """Words: jieba search mode, lower-cased (so PPT matches ppt)."""
     return JiebaTokenizer() | LowercaseFilter()

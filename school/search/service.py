@@ -20,7 +20,7 @@ from school import db
 from school.courses.models import Course, Lesson
 from school.media.models import Attachment, SubtitleTrack
 from school.search import index
-from school.search.analysis import grams, words
+from school.search.analysis import grams, known_word, words
 
 MAX_QUERY = 100
 KINDS = ("lesson", "subtitle", "document")
@@ -261,7 +261,7 @@ def _passes(text: str) -> list[tuple[object, bool]]:
     gram_list = grams(" ".join(kept) if kept else text)
     # Grams rescue a short term jieba cut differently (誊, 组织生活会); for a longer query
     # they only repeat the loose pass at a higher cost.
-    if gram_list and len(gram_list) <= 6:
+    if gram_list and len(gram_list) <= 6 and not all(known_word(w) for w in kept):
         passes.append((And([Term("grams", g) for g in gram_list]), False))
     loose = [w for w in kept if len(w) > 1] or kept  # in the loose pass a lone 交 or 的 is noise
     if len(loose) > 1 or loose != kept:
