@@ -18,6 +18,11 @@ from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 
 from school.search.analysis import chinese_analyzer, gram_analyzer
 
+# Bump when schema() or the analyzers change: an index of another version is treated as missing
+# (the site says search is being rebuilt and queues the rebuild) instead of silently finding less.
+SCHEMA_VERSION = "2"
+VERSION_FILE = "school-schema-version"
+
 _write_lock = threading.Lock()  # worker threads of one process take turns; flock does the rest
 
 
@@ -54,9 +59,13 @@ def current_path() -> Path:
 
 
 def exists() -> bool:
-    """Whether a readable index is in place."""
+    """Whether a readable index of this code's schema version is in place."""
     path = current_path()
-    return path.exists() and whoosh_index.exists_in(str(path))
+    try:
+        version = (path / VERSION_FILE).read_text().strip()
+    except OSError:
+        return False
+    return version == SCHEMA_VERSION and whoosh_index.exists_in(str(path))
 
 
 def open_index():
@@ -70,7 +79,10 @@ _reader: dict = {"target": None, "searcher": None}
 
 def searcher():
     """A searcher on the live index, kept open between requests and refreshed when the worker
-    has committed (or a rebuild swapped generations); raises when the index is missing."""
+    has committed (or a rebuild swapped generations); raises when the index is missing or of
+    another schema version."""
+    if not exists():
+        raise FileNotFoundError("no index of this schema version")
     target = os.readlink(current_path())
     with _reader_lock:
         cached = _reader["searcher"]
@@ -88,6 +100,7 @@ def new_generation() -> tuple[Path, object]:
     """A fresh, empty index folder (for a rebuild)."""
     path = folder() / f"gen-{int(time.time() * 1000)}-{os.getpid()}"
     path.mkdir()
+    (path / VERSION_FILE).write_text(SCHEMA_VERSION)
     return path, whoosh_index.create_in(str(path), schema())
 
 
@@ -101,15 +114,6 @@ def publish(path: Path) -> None:
     for old in folder().glob("gen-*"):
         if old.name != path.name:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def ensure() -> object:
-    """The live index, creating an empty one when there is none (worker side)."""
-    if not exists():
-        path, ix = new_generation()
-        publish(path)
-        return ix
-    return open_index()
 
 
 def writer(ix):

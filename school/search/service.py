@@ -107,11 +107,12 @@ def course_documents(course: Course) -> list[dict]:
 
 def index_course(course_id: int) -> int:
     """Replace a course's documents in the live index; returns how many it now has."""
+    if not index.exists():
+        return rebuild()  # first run, or an index of an older schema: build it all
     course = db.session.get(Course, course_id)
     docs = course_documents(course) if course else []
     with index.write_lock():
-        ix = index.ensure()
-        writer = index.writer(ix)
+        writer = index.writer(index.open_index())
         try:
             writer.delete_by_term("course", str(course_id))
             for doc in docs:
@@ -371,6 +372,12 @@ def search(
             )
         )
     return results
+
+
+def course_choices() -> list[tuple[int, str]]:
+    """Published courses (id, title) for the search page's course filter."""
+    stmt = sa.select(Course.id, Course.title).where(Course.state == "published").order_by(Course.title)
+    return [tuple(row) for row in db.session.execute(stmt)]
 
 
 def _queue_rebuild() -> None:

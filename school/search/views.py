@@ -35,6 +35,7 @@ def page():
         params=params,
         args=request.args,
         clock=service.clock,
+        courses=service.course_choices(),
     )
 
 

@@ -155,6 +155,16 @@ def test_search_page_groups_hits_and_links_to_the_second(app, client):
     assert client.get("/search?q=%ff%fe&type=bogus&course=abc&page=-1").status_code == 200
 
 
+def test_the_course_filter_lists_published_courses_and_narrows_hits(app, client):
+    ids = library(app)
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    html = client.get("/search?q=党费").get_data(as_text=True)
+    assert f'<option value="{ids["course"]}">「三会一课」怎么开好</option>' in html
+    assert client.get(f"/api/v1/search?q=党费&course={ids['course']}").get_json()["total"] == 1
+    assert client.get(f"/api/v1/search?q=党费&course={ids['course'] + 1}").get_json()["total"] == 0
+
+
 def test_api_and_cli_give_the_same_hits(app, client):
     ids = library(app)
     make_user(make_org(), phone="13800000009")
@@ -178,6 +188,15 @@ def test_a_missing_index_keeps_the_site_up_and_queues_a_rebuild(app, client):
     with app.app_context():
         assert db.session.scalar(sa.select(Job.kind).where(Job.state == "queued")) == "search.rebuild"
     run_jobs(app)
+    assert find(app, "党费").total == 1
+
+
+def test_an_index_of_an_older_schema_is_rebuilt_not_half_used(app, client):
+    library(app)
+    with app.app_context():
+        (index.current_path() / index.VERSION_FILE).write_text("1")
+    assert find(app, "党费").unavailable
+    run_jobs(app)  # the rebuild it queued
     assert find(app, "党费").total == 1
 
 

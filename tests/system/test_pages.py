@@ -60,6 +60,16 @@ def test_member_home_has_the_member_sections_and_tab_bar(client):
     assert "我管理的组织" not in html
 
 
+def test_lecturers_get_a_teaching_tab_and_members_do_not(app, client):
+    make_user(roles=[("lecturer", None)], phone="13800000001")
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000001")
+    assert 'href="/teach"' in client.get("/search").get_data(as_text=True)
+    member = app.test_client()
+    sign_in(member, "13800000009")
+    assert 'href="/teach"' not in member.get("/search").get_data(as_text=True)
+
+
 def test_organizer_home_lists_their_orgs_with_head_counts(client):
     branch = make_org("一支部")
     make_user(branch)
