@@ -13,7 +13,6 @@ import concurrent.futures
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,9 +23,8 @@ from urllib.parse import urljoin
 
 import requests
 import yaml
+from live_site import BIN, ROOT, free_port, instance_env, set_up_instance, wait_healthy
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 MEMBER = "member1"
 WARM_UP, DURATION, THREADS, CONNECTIONS = 2, 10, 2, 8
 HELLO_APP = '''"""A bare Flask app: the ceiling for any page served by this gunicorn set-up."""
@@ -39,36 +37,6 @@ app = Flask(__name__)
 def hello():
     return "hello"
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def instance_env(folder: Path) -> dict:
-    """Environment for a throwaway SQLite instance, whatever database/queue the caller's env names."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    env.update(
-        INSTANCE_DIR=str(folder / "instance"),
-        DATABASE_URL=f"sqlite:///{folder / 'instance' / 'school.db'}",
-        QUEUE_URL=f"sqlite:///{folder / 'q.db'}",
-        MEDIA_DIR=str(folder / "media"),
-        INDEX_DIR=str(folder / "index"),
-        HOST="127.0.0.1",
-        WEB_WORKERS="2",
-    )
-    return env
-
-
-def set_up_instance(env: dict) -> None:
-    for args in (["db", "upgrade"], ["content", "load", "content/demo"]):
-        done = subprocess.run(
-            [str(BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            sys.exit(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
 def start_gunicorn(app: str, env: dict, port: int, log: Path, extra: list[str]) -> subprocess.Popen:
@@ -86,20 +54,6 @@ def start_gunicorn(app: str, env: dict, port: int, log: Path, extra: list[str]) 
         return subprocess.Popen(
             command, cwd=ROOT, env={**env, "PORT": str(port)}, stdout=out, stderr=subprocess.STDOUT
         )
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"gunicorn for {url} exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    sys.exit(f"gunicorn for {url} did not answer within 20 s:\n{log.read_text()}")
 
 
 def demo_account(login: str) -> tuple[str, str]:

@@ -205,14 +205,8 @@ def configure_templates(app: Flask) -> None:
 
     from school.access import has_role, may_administer_org
     from school.courses.markdown import render as render_markdown
-    from school.courses.views import hours
-    from school.media.service import human_size, size_limit
-
-    def clock(seconds) -> str:
-        """12:34 or 1:02:03 from seconds."""
-        total = int(seconds or 0)
-        hours, rest = divmod(total, 3600)
-        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    from school.formatting import clock, hours, human_size
+    from school.media.service import size_limit
 
     app.jinja_env.globals.update(
         asset=asset,

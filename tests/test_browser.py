@@ -6,27 +6,23 @@ runs (`db upgrade`, `content load content/demo`); the in-process test database i
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from bench.live_site import (
+    BIN,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    free_port,
+    instance_env,
+    set_up_instance,
+    wait_healthy,
+)
+
 PASSWORD = "dangxiao2026"
 PHONE = {"width": 360, "height": 740}
 
@@ -58,58 +54,17 @@ def clean():
     yield
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _server_env(folder: Path, port: int) -> dict:
-    """The outer environment minus any database/queue it points at (PostgreSQL, Redis in CI)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    env.update(
-        INSTANCE_DIR=str(folder / "instance"),
-        DATABASE_URL=f"sqlite:///{folder / 'instance' / 'school.db'}",
-        QUEUE_URL=f"sqlite:///{folder / 'q.db'}",
-        MEDIA_DIR=str(folder / "media"),
-        INDEX_DIR=str(folder / "index"),
-        HOST="127.0.0.1",
-        PORT=str(port),
-        WEB_WORKERS="2",
-    )
-    return env
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:  # noqa: S310 (http only)
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn did not answer /healthz within {seconds} s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
 def live_server():
     """Base URL of gunicorn (2 workers) serving a fresh SQLite instance with the demo content."""
     folder = Path(tempfile.mkdtemp(prefix="school-browser-"))
-    port = _free_port()
-    env = _server_env(folder, port)
-    bin_dir = Path(sys.executable).parent
-    flask = [str(bin_dir / "flask"), "--app", "app"]
-    for args in (["db", "upgrade"], ["content", "load", "content/demo"]):
-        done = subprocess.run(flask + args, cwd=ROOT, env=env, capture_output=True, text=True)  # noqa: S603
-        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    port = free_port()
+    env = instance_env(folder, port)
+    set_up_instance(env)
     log = folder / "gunicorn.log"
     with log.open("w") as out:
         proc = subprocess.Popen(  # noqa: S603 (fixed arguments, our own binaries)
-            [str(bin_dir / "gunicorn"), "-c", "school/gunicorn_conf.py", "app:app"],
+            [str(BIN / "gunicorn"), "-c", "school/gunicorn_conf.py", "app:app"],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -117,7 +72,7 @@ def live_server():
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc, log)
+        wait_healthy(url + "/healthz", proc, log)
         yield url
     finally:
         proc.terminate()

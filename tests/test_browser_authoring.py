@@ -9,23 +9,14 @@ sign-in helpers are reused.
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from bench.live_site import BIN, ROOT, free_port, instance_env, set_up_instance, wait_healthy
 from tests import test_browser
-from tests.test_browser import (
-    PHONE,
-    ROOT,
-    _free_port,
-    _server_env,
-    _wait_healthy,
-    page_width,
-    sign_in,
-    submit,
-)
+from tests.test_browser import PHONE, page_width, sign_in, submit
 
 # The browser and the phone-sized tab come from test_browser.py (as does `clean`, which keeps
 # conftest's in-process database out of it); its `page` uses the live_server defined here.
@@ -61,24 +52,20 @@ def _stop(proc: subprocess.Popen) -> None:
 def live_server():
     """Base URL of gunicorn (2 workers) plus the job worker, on a fresh SQLite instance with the demo."""
     folder = Path(tempfile.mkdtemp(prefix="school-authoring-"))
-    port = _free_port()
-    env = _server_env(folder, port)
-    bin_dir = Path(sys.executable).parent
-    flask = [str(bin_dir / "flask"), "--app", "app"]
-    for args in (["db", "upgrade"], ["content", "load", "content/demo"]):
-        done = subprocess.run(flask + args, cwd=ROOT, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    port = free_port()
+    env = instance_env(folder, port)
+    set_up_instance(env)
     log = folder / "gunicorn.log"
     procs = []
     try:
         for name, cmd in (
-            ("gunicorn", [str(bin_dir / "gunicorn"), "-c", "school/gunicorn_conf.py", "app:app"]),
-            ("worker", [*flask, "jobs", "worker"]),
+            ("gunicorn", [str(BIN / "gunicorn"), "-c", "school/gunicorn_conf.py", "app:app"]),
+            ("worker", [str(BIN / "flask"), "--app", "app", "jobs", "worker"]),
         ):
             with (folder / f"{name}.log").open("w") as out:
                 procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, procs[0], log)
+        wait_healthy(url + "/healthz", procs[0], log)
         yield url
         assert procs[1].poll() is None, f"the worker died:\n{(folder / 'worker.log').read_text()}"
     finally:

@@ -8,6 +8,7 @@ from school import access, db
 from school.courses import service
 from school.courses.forms import CourseForm, LecturerForm, LessonForm, NewCourseForm, NewLessonForm
 from school.errors import Invalid
+from school.formatting import hours
 from school.pagination import page_number, paginate
 
 bp = Blueprint("courses", __name__)
@@ -23,12 +24,6 @@ def editable_lesson(lesson_id: int):
     lesson = service.get_lesson(lesson_id)
     access.require(access.may_edit_course(current_user, lesson.course))
     return lesson
-
-
-def hours(value) -> str:
-    """学时 as people write it: 0.5, 1, 0.25 (not 0.50)."""
-    text = format(value.normalize(), "f") if value is not None else "0"
-    return text
 
 
 def apply_or_explain(change, done_message) -> None:

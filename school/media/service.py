@@ -20,6 +20,7 @@ from school import db
 from school.accounts.models import User
 from school.courses.models import Course, Lesson
 from school.errors import Conflict, Invalid, NotFound
+from school.formatting import human_size
 from school.jobs import service as jobs
 from school.media import documents, storage, subtitles
 from school.media.models import Attachment, MediaAsset, SubtitleCue, SubtitleTrack, Upload
@@ -61,14 +62,6 @@ def size_limit(purpose: str) -> int:
         "subtitle": SUBTITLE_MAX_BYTES,
         "cover": COVER_MAX_BYTES,
     }[purpose]
-
-
-def human_size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def check_file(purpose: str, filename: str, size: int) -> None:

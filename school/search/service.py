@@ -18,6 +18,7 @@ from whoosh.query import And, DateRange, Or, Term
 
 from school import db
 from school.courses.models import Course, Lesson
+from school.formatting import clock
 from school.media.models import Attachment, SubtitleTrack
 from school.search import index
 from school.search.analysis import grams, known_word, words
@@ -393,15 +394,6 @@ def _queue_rebuild() -> None:
         db.session.commit()
 
 
-def clock(ms: int | None) -> str | None:
-    """12:34 (or 1:02:03) from milliseconds."""
-    if ms is None:
-        return None
-    total = ms // 1000
-    hours, rest = divmod(total, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
 def hit_json(hit: Hit) -> dict:
     """A hit for the API and the CLI (snippet as plain text and as escaped HTML)."""
     return {
@@ -418,7 +410,7 @@ def hit_json(hit: Hit) -> dict:
         .replace("&#39;", "'")
         .replace("&quot;", '"'),
         "start_seconds": hit.seconds,
-        "time": clock(hit.start_ms),
+        "time": clock(hit.seconds),
         "page": hit.page,
         "attachment_id": hit.attachment_id,
         "attachment_name": hit.attachment_name,

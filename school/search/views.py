@@ -4,6 +4,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from school import access
 from school.api import bp as api
+from school.formatting import clock
 from school.pagination import page_number
 from school.search import service
 
@@ -34,7 +35,7 @@ def page():
         groups=service.group(results.hits),
         params=params,
         args=request.args,
-        clock=service.clock,
+        clock=clock,
         courses=service.course_choices(),
     )
 

@@ -93,3 +93,14 @@ def test_organizer_role_revoked_takes_effect_on_next_request(client):
     db.session.execute(sa.delete(RoleGrant).where(RoleGrant.user_id == user.id))
     db.session.commit()
     assert client.get("/members").status_code == 403
+
+
+def test_who_may_view_a_member(app):
+    from school.access import may_view_member
+
+    tree, a, b = setup_people()
+    organizer = make_organizer(tree["district_b"], phone="13800000002")
+    with app.test_request_context():
+        assert may_view_member(a[0], a[0])  # oneself
+        assert not may_view_member(a[0], a[1])  # another member of the same branch
+        assert may_view_member(organizer, b[0]) and not may_view_member(organizer, a[0])
