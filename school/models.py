@@ -5,6 +5,8 @@ def load_all() -> None:
     """Import all model modules (each registers its tables on db.Base.metadata)."""
     import school.accounts.models  # noqa: F401
     import school.courses.models  # noqa: F401
+    import school.credits.models  # noqa: F401
     import school.jobs.models  # noqa: F401
+    import school.learning.models  # noqa: F401
     import school.media.models  # noqa: F401
     import school.orgs.models  # noqa: F401

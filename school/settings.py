@@ -102,6 +102,20 @@ def load() -> dict:
         "JOB_MAX_ATTEMPTS": _int("JOB_MAX_ATTEMPTS", 3),
         # Worker threads per worker process.
         "WORKER_THREADS": _int("WORKER_THREADS", 2),
+        # Yearly 学时 quota for members, and for branch secretaries and committee members
+        # (anyone holding an organizer role), per the 干部教育培训 rules.
+        "QUOTA_HOURS": _env("QUOTA_HOURS", "32"),
+        "QUOTA_HOURS_ORGANIZER": _env("QUOTA_HOURS_ORGANIZER", "56"),
+        # A lesson video counts as watched at this share of its length (percent, union of the
+        # intervals really played).
+        "WATCH_COMPLETE_PERCENT": _int("WATCH_COMPLETE_PERCENT", 90),
+        # A text/document lesson set to "read" counts as read after this many seconds on the page.
+        "READ_MINIMUM_SECONDS": _int("READ_MINIMUM_SECONDS", 120),
+        # 每日答题: questions per day, 学时 credited for a passed daily quiz, and the yearly cap on
+        # that credit (0 turns the credit off).
+        "DAILY_QUIZ_QUESTIONS": _int("DAILY_QUIZ_QUESTIONS", 5),
+        "DAILY_QUIZ_CREDIT_HOURS": _env("DAILY_QUIZ_CREDIT_HOURS", "0.1"),
+        "DAILY_QUIZ_CREDIT_CAP_HOURS": _env("DAILY_QUIZ_CREDIT_CAP_HOURS", "5"),
         # Paging of lists.
         "PER_PAGE": _int("PER_PAGE", 20),
     }

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from school.api import routes, uploads  # noqa: E402,F401  (routes attach to bp)
+from school.api import learning, routes, uploads  # noqa: E402,F401  (routes attach to bp)

@@ -58,6 +58,32 @@ UPLOAD = {
         "chunk_size": {"type": "integer"},
     },
 }
+PROGRESS = {
+    "type": "object",
+    "properties": {
+        "coverage": {"type": "number", "description": "share of the media watched, 0–1"},
+        "position": {"type": "number", "description": "seconds, where to resume"},
+        "watched": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+        "completed": {"type": "boolean"},
+        "read_seconds": {"type": "number"},
+        "requirement_met": {"type": "boolean", "description": "watch/read/confirm part done"},
+    },
+}
+VIEWING = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Progress"},
+        {
+            "type": "object",
+            "properties": {
+                "session_id": {"type": "string"},
+                "kind": {"type": "string", "enum": ["watch", "read"]},
+                "duration": {"type": "number"},
+                "beat_seconds": {"type": "integer"},
+                "credit_hours": {"type": "number"},
+            },
+        },
+    ]
+}
 ERROR = {
     "type": "object",
     "properties": {
@@ -84,6 +110,8 @@ def document(app) -> dict:
     spec.components.schema("Org", ORG)
     spec.components.schema("Error", ERROR)
     spec.components.schema("Upload", UPLOAD)
+    spec.components.schema("Progress", PROGRESS)
+    spec.components.schema("Viewing", VIEWING)
     spec.components.response(
         "Error",
         {

@@ -228,7 +228,7 @@ def _load_lesson(
         attachment = media.add_attachment(lesson, path, name)
         db.session.commit()
         _run_jobs_of(attachment_id=attachment.id)
-    ready = lesson.completion == "read" or lesson.media_id is not None
+    ready = lesson.completion != "watch" or lesson.media_id is not None
     if spec.get("state", "published") == "published" and lesson.state != "published" and ready:
         courses.set_lesson_state(lesson, "published")
 

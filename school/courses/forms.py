@@ -21,7 +21,8 @@ class LessonForm(FlaskForm):
         _l("Completed by"),
         choices=[
             SelectChoice("watch", _l("Watching the video or audio")),
-            SelectChoice("read", _l("Reading the text and documents")),
+            SelectChoice("read", _l("Reading the text and documents for a while")),
+            SelectChoice("confirm", _l("The member confirming they have finished")),
         ],
     )
 

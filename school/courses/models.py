@@ -16,7 +16,8 @@ from school.db import Base, utcnow
 
 COURSE_STATES = ("draft", "published")
 LESSON_STATES = ("draft", "published")
-COMPLETIONS = ("watch", "read")  # watch the media / read the text for a while or confirm
+# watch the media / read the text for READ_MINIMUM_SECONDS / press "我已学完"
+COMPLETIONS = ("watch", "read", "confirm")
 
 
 class Course(Base):

@@ -1,0 +1,260 @@
+"""Recording study: viewing sessions, heartbeats, reading time, lesson completion and its credit.
+
+A beat reports the media interval just played: `{seq, from, to, rate}` (or `{seq, read}` seconds
+of reading). It is accepted only when plausible, and the union of accepted intervals is the
+member's coverage. Plausibility is checked on the session as a whole: the wall-clock time the
+session's accepted beats need, Σ max(0, played − 2 s) ÷ (min(rate, 2) × 1.1), must fit in the time
+since the session began. For beats sent on time this is exactly the per-beat rule
+`played ≤ wall × min(rate, 2) × 1.1 + 2 s` summed up; unlike a per-beat clock it also accepts beats
+that were queued while offline and arrive together later (they were played while the clock ran).
+"""
+
+import json
+import math
+import secrets
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+
+from school import access, db
+from school.courses.models import Course, Lesson
+from school.credits import service as credits
+from school.errors import Conflict, Invalid, NotFound
+from school.learning import intervals
+from school.learning.models import LessonProgress, ViewingSession
+
+RATES = (0.5, 2.0)  # the player offers 0.75–2×; anything outside is not a real player
+MAX_SEQ = 2**31 - 1
+SLACK_SECONDS = 2.0  # per beat: network and clock jitter
+MEDIA_END_TOLERANCE = 1.0  # players report a little past the probed duration
+
+
+def media_duration(lesson: Lesson) -> float:
+    media = lesson.media
+    if media is None or media.state != "ready" or not media.duration:
+        return 0.0
+    return float(media.duration)
+
+
+def get_progress(user_id: int, lesson_id: int) -> LessonProgress | None:
+    return db.session.execute(
+        sa.select(LessonProgress).where(LessonProgress.user_id == user_id, LessonProgress.lesson_id == lesson_id)
+    ).scalar_one_or_none()
+
+
+def _locked_progress(user_id: int, lesson_id: int) -> LessonProgress:
+    """The progress row, created when missing, locked for this transaction (PostgreSQL row lock;
+    SQLite write transactions are already serialized by BEGIN IMMEDIATE)."""
+    now = db.utcnow()
+    db.insert_ignoring_conflicts(
+        LessonProgress.__table__,
+        {"user_id": user_id, "lesson_id": lesson_id, "first_opened_at": now, "updated_at": now,
+         "watched_json": "[]", "covered_seconds": 0.0, "duration": 0.0, "time_spent": 0.0,
+         "position": 0.0, "read_seconds": 0.0},
+    )
+    return db.session.execute(
+        sa.select(LessonProgress)
+        .where(LessonProgress.user_id == user_id, LessonProgress.lesson_id == lesson_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def start_session(user, lesson: Lesson) -> tuple[ViewingSession, LessonProgress]:
+    """Open a viewing session for a lesson the user may see; earlier ones on other devices end."""
+    access.require(access.may_view_lesson(user, lesson))
+    progress = _locked_progress(user.id, lesson.id)
+    now = db.utcnow()
+    db.session.execute(
+        sa.update(ViewingSession)
+        .where(
+            ViewingSession.user_id == user.id,
+            ViewingSession.lesson_id == lesson.id,
+            ViewingSession.superseded_at.is_(None),
+        )
+        .values(superseded_at=now)
+    )
+    viewing = ViewingSession(
+        id=secrets.token_hex(16),
+        user_id=user.id,
+        lesson_id=lesson.id,
+        kind="watch" if media_duration(lesson) > 0 else "read",
+        started_at=now,
+    )
+    db.session.add(viewing)
+    db.session.flush()
+    return viewing, progress
+
+
+def _number(data: dict, name: str, low: float, high: float) -> float:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Invalid(_("“%(name)s” must be a number.", name=name), code="bad_beat")
+    if not low <= value <= high:
+        raise Invalid(_("“%(name)s” is out of range.", name=name), code="bad_beat")
+    return float(value)
+
+
+def record_beat(user, session_id: str, data: dict) -> LessonProgress:
+    """Accept one heartbeat of a session, or refuse it (Invalid / Conflict) storing nothing."""
+    if not isinstance(session_id, str) or len(session_id) != 32:
+        raise NotFound(_("No such viewing session."))
+    viewing = db.session.execute(
+        sa.select(ViewingSession).where(ViewingSession.id == session_id).with_for_update()
+    ).scalar_one_or_none()
+    if viewing is None or viewing.user_id != user.id:
+        raise NotFound(_("No such viewing session."))
+    seq = data.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
+        raise Invalid(_("“seq” must be a whole number from 1."), code="bad_beat")
+    if seq <= viewing.last_seq:
+        raise Conflict(_("This beat was already received."), code="stale_seq")
+    if viewing.superseded_at is not None:
+        raise Conflict(_("This lesson was opened on another device."), code="superseded")
+    lesson = db.session.get(Lesson, viewing.lesson_id)
+    now = db.utcnow()
+    elapsed = max(0.0, (now - viewing.started_at).total_seconds())
+
+    if viewing.kind == "watch":
+        duration = media_duration(lesson)
+        start = _number(data, "from", 0.0, duration + MEDIA_END_TOLERANCE)
+        end = _number(data, "to", 0.0, duration + MEDIA_END_TOLERANCE)
+        rate = _number(data, "rate", *RATES)
+        if end < start:
+            raise Invalid(_("“to” must not be before “from”."), code="bad_beat")
+        played = end - start
+        needs = max(0.0, played - SLACK_SECONDS) / (min(rate, 2.0) * 1.1)
+        if viewing.claimed + needs > elapsed:
+            raise Invalid(_("More was reported played than time has passed."), code="implausible")
+        progress = _locked_progress(user.id, lesson.id)
+        watched = intervals.merge(progress.watched, (start, min(end, duration)))
+        progress.watched_json = json.dumps([[round(a, 2), round(b, 2)] for a, b in watched])
+        progress.duration = duration
+        progress.covered_seconds = max(progress.covered_seconds, intervals.covered(watched, duration))
+        progress.time_spent += played / rate
+        progress.position = min(end, duration)
+    else:
+        seconds = _number(data, "read", 0.0, 3600.0)
+        needs = max(0.0, seconds - SLACK_SECONDS) / 1.1
+        if viewing.claimed + needs > elapsed:
+            raise Invalid(_("More reading time was reported than has passed."), code="implausible")
+        progress = _locked_progress(user.id, lesson.id)
+        progress.read_seconds += seconds
+        progress.time_spent += seconds
+    viewing.claimed += needs
+    viewing.last_seq = seq
+    viewing.beats += 1
+    viewing.last_beat_at = now
+    progress.updated_at = now
+    update_completion(progress, lesson)
+    return progress
+
+
+def confirm_finished(user, lesson: Lesson) -> LessonProgress:
+    """"我已学完" on a lesson completed by confirmation."""
+    access.require(access.may_view_lesson(user, lesson))
+    if lesson.completion != "confirm":
+        raise Invalid(_("This lesson is completed by studying it, not by confirming."))
+    progress = _locked_progress(user.id, lesson.id)
+    if progress.confirmed_at is None:
+        progress.confirmed_at = db.utcnow()
+        progress.updated_at = progress.confirmed_at
+    update_completion(progress, lesson)
+    return progress
+
+
+def requirement_met(progress: LessonProgress, lesson: Lesson) -> bool:
+    """Whether the lesson's own requirement (watch / read / confirm) is met, quiz aside."""
+    if lesson.completion == "confirm":
+        return progress.confirmed_at is not None
+    if lesson.completion == "watch" and progress.duration > 0:
+        return progress.coverage * 100 >= current_app.config["WATCH_COMPLETE_PERCENT"]
+    return progress.read_seconds >= current_app.config["READ_MINIMUM_SECONDS"]
+
+
+def update_completion(progress: LessonProgress, lesson: Lesson) -> bool:
+    """Mark the lesson completed and credit its 学时 once, when every requirement is met."""
+    if progress.completed_at is not None or not requirement_met(progress, lesson):
+        return False
+    from school.quizzes import service as quizzes
+
+    if not quizzes.lesson_quiz_passed(progress.user_id, lesson):
+        return False
+    progress.completed_at = db.utcnow()
+    credits.credit_once(
+        progress.user_id, lesson.credit_hours, "lesson", f"lesson:{lesson.id}", f"{lesson.course.title} · {lesson.title}"
+    )
+    return True
+
+
+def refresh_completion(user_id: int, lesson_id: int) -> bool:
+    """Re-check a lesson after something else it depends on changed (its quiz was passed)."""
+    lesson = db.session.get(Lesson, lesson_id)
+    if lesson is None:
+        return False
+    progress = _locked_progress(user_id, lesson_id)
+    return update_completion(progress, lesson)
+
+
+def progress_by_lesson(user_id: int, lesson_ids: list[int]) -> dict[int, LessonProgress]:
+    if not lesson_ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(LessonProgress).where(LessonProgress.user_id == user_id, LessonProgress.lesson_id.in_(lesson_ids))
+    )
+    return {row.lesson_id: row for row in rows}
+
+
+def continue_where_stopped(user_id: int, limit: int = 3) -> list[tuple[Lesson, LessonProgress]]:
+    """Lessons started and not completed, most recent first, still published."""
+    rows = db.session.execute(
+        sa.select(Lesson, LessonProgress)
+        .join(LessonProgress, LessonProgress.lesson_id == Lesson.id)
+        .join(Course, Course.id == Lesson.course_id)
+        .where(
+            LessonProgress.user_id == user_id,
+            LessonProgress.completed_at.is_(None),
+            Lesson.state == "published",
+            Course.state == "published",
+        )
+        .order_by(LessonProgress.updated_at.desc())
+        .limit(limit)
+    ).all()
+    return [(lesson, progress) for lesson, progress in rows]
+
+
+def completed_lessons(user_id: int, year: int) -> list[tuple[Lesson, LessonProgress]]:
+    """Lessons the user completed in a (UTC-stored, local-calendar) year, newest first."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    to_utc = lambda d: d.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)  # noqa: E731
+    begin = to_utc(datetime(year, 1, 1, tzinfo=zone))
+    end = to_utc(datetime(year + 1, 1, 1, tzinfo=zone))
+    rows = db.session.execute(
+        sa.select(Lesson, LessonProgress)
+        .join(LessonProgress, LessonProgress.lesson_id == Lesson.id)
+        .where(
+            LessonProgress.user_id == user_id,
+            LessonProgress.completed_at >= begin,
+            LessonProgress.completed_at < end,
+        )
+        .order_by(LessonProgress.completed_at.desc())
+    ).all()
+    return [(lesson, progress) for lesson, progress in rows]
+
+
+def progress_json(progress: LessonProgress | None, lesson: Lesson) -> dict:
+    """What the player needs to know about the member's progress on a lesson."""
+    if progress is None:
+        return {"coverage": 0.0, "position": 0.0, "watched": [], "completed": False, "read_seconds": 0.0}
+    return {
+        "coverage": round(progress.coverage, 4),
+        "position": round(progress.position, 2),
+        "watched": progress.watched,
+        "completed": progress.completed_at is not None,
+        "read_seconds": round(progress.read_seconds, 1),
+        "requirement_met": requirement_met(progress, lesson),
+    }

@@ -1,0 +1,5 @@
+"""Quiz pages."""
+
+from flask import Blueprint
+
+bp = Blueprint("quizzes", __name__)
