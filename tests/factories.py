@@ -62,3 +62,35 @@ def make_organizer(org, **kw):
 
 def make_admin(**kw):
     return make_user(roles=[("admin", None)], **kw)
+
+
+def make_lesson(
+    owner=None, duration: float | None = 60.0, completion: str = "watch", credit="1.5", state="published"
+):
+    """A published lesson in a published course; with `duration`, a ready video of that length
+    (the rows only: tests that need real files make them with ffmpeg)."""
+    from decimal import Decimal
+
+    from school.courses.models import Course, Lesson
+    from school.media.models import MediaAsset
+
+    owner = owner or make_user(roles=[("lecturer", None)])
+    course = Course(title=f"课程{next(_numbers)}", owner_id=owner.id, state="published")
+    lesson = Lesson(
+        course=course,
+        title=f"第{next(_numbers)}课",
+        completion=completion,
+        credit_hours=Decimal(credit),
+        state=state,
+    )
+    db.session.add_all([course, lesson])
+    db.session.flush()
+    if duration is not None:
+        asset = MediaAsset(
+            lesson_id=lesson.id, state="ready", kind="video", duration=duration, has_video=True
+        )
+        db.session.add(asset)
+        db.session.flush()
+        lesson.media_id = asset.id
+    db.session.commit()
+    return lesson

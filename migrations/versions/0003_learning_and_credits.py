@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('lesson_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('duration', sa.Double(), nullable=False),
     sa.Column('started_at', sa.DateTime(), nullable=False),
     sa.Column('last_beat_at', sa.DateTime(), nullable=True),
     sa.Column('last_seq', sa.Integer(), nullable=False),

@@ -77,7 +77,9 @@ def beat(session_id: str):
       description: |
         Sent every 10–15 s while playing and on pause, seek, end and page hide. Accepted only
         when plausible against wall-clock time; a `seq` already received answers 409 stale_seq
-        and changes nothing; a session taken over by another device answers 409 superseded.
+        and changes nothing. A session taken over by another device keeps the play time it had
+        (its queued beats count) and then answers 409 superseded; `superseded` in the answer
+        tells the page early.
         The session id in the path stands in for a CSRF token (see the code for why).
       parameters:
         - {name: session_id, in: path, required: true, schema: {type: string}}
@@ -107,9 +109,8 @@ def beat(session_id: str):
     data = request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
         raise Invalid(_("The request body must be a JSON object."))
-    progress = learning.record_beat(current_user, session_id, data)
-    lesson = courses.get_lesson(progress.lesson_id)
-    body = learning.progress_json(progress, lesson)
+    progress, superseded = learning.record_beat(current_user, session_id, data)
+    body = {**learning.progress_json(progress), "superseded": superseded}
     db.session.commit()
     return jsonify(body)
 

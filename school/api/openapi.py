@@ -67,6 +67,7 @@ PROGRESS = {
         "completed": {"type": "boolean"},
         "read_seconds": {"type": "number"},
         "requirement_met": {"type": "boolean", "description": "watch/read/confirm part done"},
+        "superseded": {"type": "boolean", "description": "opened on another device since"},
     },
 }
 VIEWING = {

@@ -43,9 +43,19 @@ def covered(intervals: list[Interval], limit: float | None = None) -> float:
     return total
 
 
+SLACK_SECONDS = 2.0  # per beat: network and clock jitter
+CLOCK_MARGIN = 1.1  # 10%: phone clocks and timers drift
+
+
+def wall_needed(played: float, rate: float) -> float:
+    """The least real time in which `played` seconds of media could have been played at `rate`
+    under the rule below (so a session can add these up and compare with its age)."""
+    return max(0.0, played - SLACK_SECONDS) / (min(rate, 2.0) * CLOCK_MARGIN)
+
+
 def plausible(played: float, rate: float, wall_seconds: float) -> bool:
     """Could `played` seconds of media have been played at `rate` in `wall_seconds` of real time?
 
     The rule: played ≤ wall × min(rate, 2) × 1.1 + 2 s (10% and 2 s for clocks and network).
     """
-    return played <= wall_seconds * min(rate, 2.0) * 1.1 + 2.0
+    return played <= wall_seconds * min(rate, 2.0) * CLOCK_MARGIN + SLACK_SECONDS

@@ -63,6 +63,7 @@ class ViewingSession(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"))
     lesson_id: Mapped[int] = mapped_column(sa.ForeignKey("lesson.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(8), default="watch")  # watch | read
+    duration: Mapped[float] = mapped_column(default=0.0)  # of the media when the session began
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_beat_at: Mapped[datetime | None]
     last_seq: Mapped[int] = mapped_column(default=0)

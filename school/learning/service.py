@@ -26,7 +26,6 @@ from school.learning.models import LessonProgress, ViewingSession
 
 RATES = (0.5, 2.0)  # the player offers 0.75–2×; anything outside is not a real player
 MAX_SEQ = 2**31 - 1
-SLACK_SECONDS = 2.0  # per beat: network and clock jitter
 MEDIA_END_TOLERANCE = 1.0  # players report a little past the probed duration
 
 
@@ -39,7 +38,9 @@ def media_duration(lesson: Lesson) -> float:
 
 def get_progress(user_id: int, lesson_id: int) -> LessonProgress | None:
     return db.session.execute(
-        sa.select(LessonProgress).where(LessonProgress.user_id == user_id, LessonProgress.lesson_id == lesson_id)
+        sa.select(LessonProgress).where(
+            LessonProgress.user_id == user_id, LessonProgress.lesson_id == lesson_id
+        )
     ).scalar_one_or_none()
 
 
@@ -49,9 +50,18 @@ def _locked_progress(user_id: int, lesson_id: int) -> LessonProgress:
     now = db.utcnow()
     db.insert_ignoring_conflicts(
         LessonProgress.__table__,
-        {"user_id": user_id, "lesson_id": lesson_id, "first_opened_at": now, "updated_at": now,
-         "watched_json": "[]", "covered_seconds": 0.0, "duration": 0.0, "time_spent": 0.0,
-         "position": 0.0, "read_seconds": 0.0},
+        {
+            "user_id": user_id,
+            "lesson_id": lesson_id,
+            "first_opened_at": now,
+            "updated_at": now,
+            "watched_json": "[]",
+            "covered_seconds": 0.0,
+            "duration": 0.0,
+            "time_spent": 0.0,
+            "position": 0.0,
+            "read_seconds": 0.0,
+        },
     )
     return db.session.execute(
         sa.select(LessonProgress)
@@ -75,11 +85,13 @@ def start_session(user, lesson: Lesson) -> tuple[ViewingSession, LessonProgress]
         )
         .values(superseded_at=now)
     )
+    duration = media_duration(lesson)
     viewing = ViewingSession(
         id=secrets.token_hex(16),
         user_id=user.id,
         lesson_id=lesson.id,
-        kind="watch" if media_duration(lesson) > 0 else "read",
+        kind="watch" if duration > 0 else "read",
+        duration=duration,
         started_at=now,
     )
     db.session.add(viewing)
@@ -96,50 +108,67 @@ def _number(data: dict, name: str, low: float, high: float) -> float:
     return float(value)
 
 
-def record_beat(user, session_id: str, data: dict) -> LessonProgress:
-    """Accept one heartbeat of a session, or refuse it (Invalid / Conflict) storing nothing."""
+def record_beat(user, session_id: str, data: dict) -> tuple[LessonProgress, bool]:
+    """Accept one heartbeat of a session, or refuse it (Invalid / Conflict) storing nothing.
+
+    Returns the progress and whether the session has been taken over by another device.
+    Locks the progress row, then the session row: the same order as start_session, so two
+    devices and any number of web processes serialize per member and lesson without deadlock.
+    """
     if not isinstance(session_id, str) or len(session_id) != 32:
         raise NotFound(_("No such viewing session."))
-    viewing = db.session.execute(
-        sa.select(ViewingSession).where(ViewingSession.id == session_id).with_for_update()
-    ).scalar_one_or_none()
-    if viewing is None or viewing.user_id != user.id:
+    found = db.session.execute(
+        sa.select(ViewingSession.user_id, ViewingSession.lesson_id).where(ViewingSession.id == session_id)
+    ).first()
+    if found is None or found.user_id != user.id:
         raise NotFound(_("No such viewing session."))
     seq = data.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
         raise Invalid(_("“seq” must be a whole number from 1."), code="bad_beat")
+    progress = _locked_progress(user.id, found.lesson_id)
+    viewing = db.session.execute(
+        sa.select(ViewingSession)
+        .where(ViewingSession.id == session_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     if seq <= viewing.last_seq:
         raise Conflict(_("This beat was already received."), code="stale_seq")
-    if viewing.superseded_at is not None:
-        raise Conflict(_("This lesson was opened on another device."), code="superseded")
-    lesson = db.session.get(Lesson, viewing.lesson_id)
     now = db.utcnow()
-    elapsed = max(0.0, (now - viewing.started_at).total_seconds())
+    # A session taken over by another device keeps the time it had: its beats still in flight
+    # or queued offline count, anything played after the takeover does not.
+    superseded = viewing.superseded_at is not None
+    until = min(now, viewing.superseded_at) if superseded else now
+    elapsed = max(0.0, (until - viewing.started_at).total_seconds())
+
+    def refuse_implausible(message: str):
+        if superseded:
+            raise Conflict(_("This lesson was opened on another device."), code="superseded")
+        raise Invalid(message, code="implausible")
 
     if viewing.kind == "watch":
-        duration = media_duration(lesson)
+        duration = viewing.duration
         start = _number(data, "from", 0.0, duration + MEDIA_END_TOLERANCE)
         end = _number(data, "to", 0.0, duration + MEDIA_END_TOLERANCE)
         rate = _number(data, "rate", *RATES)
         if end < start:
             raise Invalid(_("“to” must not be before “from”."), code="bad_beat")
         played = end - start
-        needs = max(0.0, played - SLACK_SECONDS) / (min(rate, 2.0) * 1.1)
+        needs = intervals.wall_needed(played, rate)
         if viewing.claimed + needs > elapsed:
-            raise Invalid(_("More was reported played than time has passed."), code="implausible")
-        progress = _locked_progress(user.id, lesson.id)
+            refuse_implausible(_("More was reported played than time has passed."))
         watched = intervals.merge(progress.watched, (start, min(end, duration)))
         progress.watched_json = json.dumps([[round(a, 2), round(b, 2)] for a, b in watched])
         progress.duration = duration
         progress.covered_seconds = max(progress.covered_seconds, intervals.covered(watched, duration))
         progress.time_spent += played / rate
-        progress.position = min(end, duration)
+        if not superseded:  # the resume point follows the device in use
+            progress.position = min(end, duration)
     else:
         seconds = _number(data, "read", 0.0, 3600.0)
-        needs = max(0.0, seconds - SLACK_SECONDS) / 1.1
+        needs = intervals.wall_needed(seconds, 1.0)
         if viewing.claimed + needs > elapsed:
-            raise Invalid(_("More reading time was reported than has passed."), code="implausible")
-        progress = _locked_progress(user.id, lesson.id)
+            refuse_implausible(_("More reading time was reported than has passed."))
         progress.read_seconds += seconds
         progress.time_spent += seconds
     viewing.claimed += needs
@@ -147,12 +176,13 @@ def record_beat(user, session_id: str, data: dict) -> LessonProgress:
     viewing.beats += 1
     viewing.last_beat_at = now
     progress.updated_at = now
-    update_completion(progress, lesson)
-    return progress
+    if progress.completed_at is None:
+        update_completion(progress, db.session.get(Lesson, viewing.lesson_id))
+    return progress, superseded
 
 
 def confirm_finished(user, lesson: Lesson) -> LessonProgress:
-    """"我已学完" on a lesson completed by confirmation."""
+    """ "我已学完" on a lesson completed by confirmation."""
     access.require(access.may_view_lesson(user, lesson))
     if lesson.completion != "confirm":
         raise Invalid(_("This lesson is completed by studying it, not by confirming."))
@@ -183,7 +213,11 @@ def update_completion(progress: LessonProgress, lesson: Lesson) -> bool:
         return False
     progress.completed_at = db.utcnow()
     credits.credit_once(
-        progress.user_id, lesson.credit_hours, "lesson", f"lesson:{lesson.id}", f"{lesson.course.title} · {lesson.title}"
+        progress.user_id,
+        lesson.credit_hours,
+        "lesson",
+        f"lesson:{lesson.id}",
+        f"{lesson.course.title} · {lesson.title}",
     )
     return True
 
@@ -201,7 +235,9 @@ def progress_by_lesson(user_id: int, lesson_ids: list[int]) -> dict[int, LessonP
     if not lesson_ids:
         return {}
     rows = db.session.scalars(
-        sa.select(LessonProgress).where(LessonProgress.user_id == user_id, LessonProgress.lesson_id.in_(lesson_ids))
+        sa.select(LessonProgress).where(
+            LessonProgress.user_id == user_id, LessonProgress.lesson_id.in_(lesson_ids)
+        )
     )
     return {row.lesson_id: row for row in rows}
 
@@ -246,15 +282,24 @@ def completed_lessons(user_id: int, year: int) -> list[tuple[Lesson, LessonProgr
     return [(lesson, progress) for lesson, progress in rows]
 
 
-def progress_json(progress: LessonProgress | None, lesson: Lesson) -> dict:
-    """What the player needs to know about the member's progress on a lesson."""
+def progress_json(progress: LessonProgress | None, lesson: Lesson | None = None) -> dict:
+    """What the player needs to know about the member's progress on a lesson (`requirement_met`
+    only when the lesson is given)."""
     if progress is None:
-        return {"coverage": 0.0, "position": 0.0, "watched": [], "completed": False, "read_seconds": 0.0}
+        return {
+            "coverage": 0.0,
+            "position": 0.0,
+            "watched": [],
+            "completed": False,
+            "read_seconds": 0.0,
+            "requirement_met": False,
+        }
     return {
         "coverage": round(progress.coverage, 4),
         "position": round(progress.position, 2),
         "watched": progress.watched,
         "completed": progress.completed_at is not None,
         "read_seconds": round(progress.read_seconds, 1),
-        "requirement_met": requirement_met(progress, lesson),
+        "requirement_met": progress.completed_at is not None
+        or (lesson is not None and requirement_met(progress, lesson)),
     }
