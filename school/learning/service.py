@@ -3,10 +3,11 @@
 A beat reports the media interval just played: `{seq, from, to, rate}` (or `{seq, read}` seconds
 of reading). It is accepted only when plausible, and the union of accepted intervals is the
 member's coverage. Plausibility is checked on the session as a whole: the wall-clock time the
-session's accepted beats need, Σ max(0, played − 2 s) ÷ (min(rate, 2) × 1.1), must fit in the time
-since the session began. For beats sent on time this is exactly the per-beat rule
-`played ≤ wall × min(rate, 2) × 1.1 + 2 s` summed up; unlike a per-beat clock it also accepts beats
-that were queued while offline and arrive together later (they were played while the clock ran).
+session's accepted beats need, Σ played ÷ (min(rate, 2) × 1.1), must fit in the time since the
+session began plus a few seconds once. For beats sent on time this is the per-beat rule
+`played ≤ wall × min(rate, 2) × 1.1 + 2 s` summed up (without letting the 2 s pile up beat after
+beat); unlike a per-beat clock it also accepts beats that were queued while offline and arrive
+together later (they were played while the clock ran).
 """
 
 import json
@@ -155,7 +156,7 @@ def record_beat(user, session_id: str, data: dict) -> tuple[LessonProgress, bool
             raise Invalid(_("“to” must not be before “from”."), code="bad_beat")
         played = end - start
         needs = intervals.wall_needed(played, rate)
-        if viewing.claimed + needs > elapsed:
+        if viewing.claimed + needs > elapsed + intervals.SESSION_SLACK_SECONDS:
             refuse_implausible(_("More was reported played than time has passed."))
         watched = intervals.merge(progress.watched, (start, min(end, duration)))
         progress.watched_json = json.dumps([[round(a, 2), round(b, 2)] for a, b in watched])
@@ -167,7 +168,7 @@ def record_beat(user, session_id: str, data: dict) -> tuple[LessonProgress, bool
     else:
         seconds = _number(data, "read", 0.0, 3600.0)
         needs = intervals.wall_needed(seconds, 1.0)
-        if viewing.claimed + needs > elapsed:
+        if viewing.claimed + needs > elapsed + intervals.SESSION_SLACK_SECONDS:
             refuse_implausible(_("More reading time was reported than has passed."))
         progress.read_seconds += seconds
         progress.time_spent += seconds

@@ -104,9 +104,19 @@ def test_double_speed_is_allowed_and_more_is_not(app, client, clock, member, les
     clock.advance(10)
     assert beat(client, sid, seq=1, **{"from": 0, "to": 20, "rate": 2}).status_code == 200
     clock.advance(10)
-    # 10 s at a claimed 2×: at most 10 × 2 × 1.1 + 2 = 24 s of media.
-    assert beat(client, sid, seq=2, **{"from": 20, "to": 50, "rate": 2}).status_code == 400
-    assert beat(client, sid, seq=3, **{"from": 20, "to": 43, "rate": 2}).status_code == 200
+    # 20 s of real time at 2× (+10%, + 4 s once) allow (20 + 4) × 2.2 = 52.8 s of media in all.
+    assert beat(client, sid, seq=2, **{"from": 20, "to": 55, "rate": 2}).status_code == 400
+    assert beat(client, sid, seq=3, **{"from": 20, "to": 50, "rate": 2}).status_code == 200
+
+
+def test_many_small_beats_at_once_earn_nothing_more(app, client, clock, member, lesson):
+    sign_in(client, member.phone)
+    sid = start(client, lesson.id).get_json()["session_id"]
+    codes = [
+        beat(client, sid, seq=n + 1, **{"from": n, "to": n + 1, "rate": 1}).status_code for n in range(20)
+    ]
+    assert codes.count(200) <= 5 and codes[-1] == 400
+    assert stored(app, member.id, lesson.id)[1] <= 5
 
 
 @pytest.mark.parametrize(
