@@ -261,7 +261,17 @@ def register_blueprints(app: Flask) -> None:
     from school.worker import load_tasks
 
     load_tasks()  # job kinds must be known where jobs are queued, not only in the worker
-    blueprints = (system_bp, accounts_bp, orgs_bp, courses_bp, learning_bp, quizzes_bp, media_bp, search_bp, api_bp)
+    blueprints = (
+        system_bp,
+        accounts_bp,
+        orgs_bp,
+        courses_bp,
+        learning_bp,
+        quizzes_bp,
+        media_bp,
+        search_bp,
+        api_bp,
+    )
     for bp in blueprints:
         app.register_blueprint(bp)
 

@@ -110,7 +110,7 @@ def beat(session_id: str):
     if not isinstance(data, dict):
         raise Invalid(_("The request body must be a JSON object."))
     progress, superseded = learning.record_beat(current_user, session_id, data)
-    body = {**learning.progress_json(progress), "superseded": superseded}
+    body = {**progress, "superseded": superseded}
     db.session.commit()
     return jsonify(body)
 

@@ -9,6 +9,8 @@ from tqdm import tqdm
 from school import db
 from school.content import service
 from school.content.courses import course_folders, load_courses
+from school.content.plans import load_plans
+from school.credits.service import local_now
 from school.errors import Invalid
 
 
@@ -48,7 +50,13 @@ def load(folder: Path) -> None:
             except Invalid as error:
                 raise click.ClickException(f"courses stopped:\n{error.message}") from None
         summary.counts.update(course_summary.counts)
-    for source in ("orgs", "people", "courses", "lessons"):
+    try:  # plans name courses, so they come last
+        summary.counts.update(load_plans(folder, local_now().date()).counts)
+    except Invalid as error:
+        db.session.rollback()
+        raise click.ClickException(f"plans were not loaded:\n{error.message}") from None
+    db.session.commit()
+    for source in ("orgs", "people", "courses", "lessons", "questions", "plans"):
         counts = {k: summary.counts[(source, k)] for k in ("created", "updated", "unchanged")}
         if source in ("orgs", "people") or any(counts.values()):
             click.echo(f"{source}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

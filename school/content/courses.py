@@ -184,6 +184,10 @@ def _load_course(course_dir: Path, data: dict, summary: Summary, tick) -> None:
         for position, spec in enumerate(data.get("lessons") or [], 1):
             _load_lesson(course, course_dir, spec, position, work, summary)
             tick("lessons")
+        if (course_dir / "quiz.yaml").exists():
+            from school.content.quizzes import load_quiz
+
+            load_quiz(course, course_dir / "quiz.yaml", summary)
         if data.get("state") == "published" and course.state != "published":
             courses.set_course_state(course, "published", db.utcnow())
     finally:

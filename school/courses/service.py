@@ -181,3 +181,66 @@ def published_courses() -> sa.Select:
         .where(Course.state == "published")
         .order_by(Course.published_at.desc(), Course.id.desc())
     )
+
+
+# --- the members' catalogue -----------------------------------------------------------------
+
+
+def catalogue_courses(
+    tag: str | None = None, course_ids: set[int] | None = None, published_since: datetime | None = None
+) -> sa.Select:
+    """Published courses, newest first, narrowed to a tag, to some courses, or to recent ones."""
+    stmt = published_courses()
+    if tag:
+        stmt = stmt.where(Course.id.in_(sa.select(CourseTag.course_id).where(CourseTag.tag == tag)))
+    if course_ids is not None:
+        stmt = stmt.where(Course.id.in_(course_ids or [-1]))
+    if published_since is not None:
+        stmt = stmt.where(Course.published_at >= published_since)
+    return stmt
+
+
+def catalogue_tags(limit: int = 30) -> list[str]:
+    """Tags of published courses, the most used first."""
+    count = sa.func.count(CourseTag.course_id)
+    rows = db.session.execute(
+        sa.select(CourseTag.tag, count)
+        .join(Course, Course.id == CourseTag.course_id)
+        .where(Course.state == "published")
+        .group_by(CourseTag.tag)
+        .order_by(count.desc(), CourseTag.tag)
+        .limit(limit)
+    ).all()
+    return [tag for tag, _n in rows]
+
+
+def published_lesson_counts(course_ids: list[int]) -> dict[int, int]:
+    """Number of published lessons of each course (one query for a whole page of courses)."""
+    if not course_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Lesson.course_id, sa.func.count(Lesson.id))
+        .where(Lesson.course_id.in_(course_ids), Lesson.state == "published")
+        .group_by(Lesson.course_id)
+    ).all()
+    return dict(rows)
+
+
+def completed_lesson_counts(user_id: int, course_ids: list[int]) -> dict[int, int]:
+    """Published lessons of each course the user has completed."""
+    from school.learning.models import LessonProgress
+
+    if not course_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Lesson.course_id, sa.func.count(Lesson.id))
+        .join(LessonProgress, LessonProgress.lesson_id == Lesson.id)
+        .where(
+            Lesson.course_id.in_(course_ids),
+            Lesson.state == "published",
+            LessonProgress.user_id == user_id,
+            LessonProgress.completed_at.is_not(None),
+        )
+        .group_by(Lesson.course_id)
+    ).all()
+    return dict(rows)

@@ -1,6 +1,8 @@
 """Lecturer authoring pages (/teach) and the members' course pages."""
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from datetime import timedelta
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -241,34 +243,67 @@ def delete_attachment(attachment_id: int):
 # --- members -------------------------------------------------------------------------------
 
 
+NEW_DAYS = 30  # a course counts as 最新 this long after it was published
+
+
 @bp.get("/courses")
 @access.signed_in
 def catalogue():
-    """Published courses."""
-    page = paginate(service.published_courses(), page_number(request.args.get("page")), 20)
-    return render_template("courses/catalogue.html", page=page)
+    """Published courses: all, assigned to me, new, or with one tag."""
+    from school.plans.service import assigned_course_ids
+
+    tag = (request.args.get("tag") or "").strip()[:32] or None
+    show = request.args.get("show") if request.args.get("show") in ("assigned", "new") else None
+    assigned = assigned_course_ids(current_user)
+    new_since = db.utcnow() - timedelta(days=NEW_DAYS)
+    stmt = service.catalogue_courses(
+        tag=tag,
+        course_ids=assigned if show == "assigned" else None,
+        published_since=new_since if show == "new" else None,
+    )
+    page = paginate(stmt, page_number(request.args.get("page")), 20)
+    ids = [c.id for c in page.items]
+    return render_template(
+        "courses/catalogue.html",
+        page=page,
+        tag=tag,
+        show=show,
+        tags=service.catalogue_tags(12),
+        assigned=assigned,
+        new_since=new_since,
+        lesson_counts=service.published_lesson_counts(ids),
+        completed_counts=service.completed_lesson_counts(current_user.id, ids),
+    )
 
 
 @bp.get("/courses/<int:course_id>")
 @access.signed_in
 def course(course_id: int):
-    """A course and its lessons."""
+    """A course, its lessons and my progress on each."""
+    from school.learning.service import progress_by_lesson
+
     item = service.get_course(course_id)
     access.require(access.may_view_course(current_user, item))
     lessons = [x for x in item.lessons if access.may_view_lesson(current_user, x)]
-    return render_template("courses/course.html", course=item, lessons=lessons)
+    progress = progress_by_lesson(current_user.id, [x.id for x in lessons])
+    completed = sum(1 for x in lessons if x.id in progress and progress[x.id].completed_at is not None)
+    return render_template(
+        "courses/course.html", course=item, lessons=lessons, progress=progress, completed=completed
+    )
 
 
 @bp.get("/lessons/<int:lesson_id>")
 @access.signed_in
 def lesson(lesson_id: int):
-    """A lesson: player, text, documents."""
+    """A lesson: player, study progress, text, documents."""
     item = service.get_lesson(lesson_id)
     access.require(access.may_view_lesson(current_user, item))
     from school.courses.markdown import render
+    from school.learning import service as learning
 
     visible = [x for x in item.course.lessons if access.may_view_lesson(current_user, x)]
     index = visible.index(item)
+    media = item.media if item.media is not None and item.media.state == "ready" else None
     return render_template(
         "courses/lesson.html",
         lesson=item,
@@ -276,4 +311,9 @@ def lesson(lesson_id: int):
         body=render(item.body_md),
         previous=visible[index - 1] if index > 0 else None,
         next=visible[index + 1] if index + 1 < len(visible) else None,
+        media=media,
+        renditions={n: media.rendition(n) for n in ("360p", "high", "audio", "poster")} if media else {},
+        duration=learning.media_duration(item),
+        progress=learning.progress_json(learning.get_progress(current_user.id, item.id), item),
+        read_minimum=current_app.config["READ_MINIMUM_SECONDS"],
     )

@@ -16,10 +16,30 @@ bp = Blueprint("system", __name__)
 def home():
     """The home page: one section per role the user holds."""
     top = orgs.top_orgs(current_user) if access.has_role(current_user, "organizer") else []
+    study = member_home(current_user) if current_user.has_role("member") else None
     return render_template(
         "home.html",
         top=[(org, orgs.member_count(org)) for org in top],
+        study=study,
     )
+
+
+def member_home(user) -> dict:
+    """What a member's home shows: tasks, lessons to continue, this year's 学时 against the quota."""
+    from school.credits import service as credits
+    from school.learning.service import continue_where_stopped
+    from school.plans.service import plans_for_member
+
+    year = credits.study_year()
+    total, quota = credits.year_total(user.id, year), credits.quota_for(user)
+    return {
+        "plans": plans_for_member(user),
+        "resume": continue_where_stopped(user.id),
+        "year": year,
+        "total": total,
+        "quota": quota,
+        "share": min(1.0, float(total / quota)) if quota > 0 else 1.0,
+    }
 
 
 @bp.get("/manifest.webmanifest")
