@@ -114,6 +114,7 @@ def load() -> dict:
         # 每日答题: questions per day, 学时 credited for a passed daily quiz, and the yearly cap on
         # that credit (0 turns the credit off).
         "DAILY_QUIZ_QUESTIONS": _int("DAILY_QUIZ_QUESTIONS", 5),
+        "DAILY_QUIZ_PASS_PERCENT": _int("DAILY_QUIZ_PASS_PERCENT", 60),
         "DAILY_QUIZ_CREDIT_HOURS": _env("DAILY_QUIZ_CREDIT_HOURS", "0.1"),
         "DAILY_QUIZ_CREDIT_CAP_HOURS": _env("DAILY_QUIZ_CREDIT_CAP_HOURS", "5"),
         # Paging of lists.

@@ -33,7 +33,6 @@ LETTERS = "ABCDEFGH"
 # zero and the request needs a moment on a slow mobile network.
 SUBMIT_GRACE_SECONDS = 30
 # Share of the daily quiz to get right for it to count as passed (and earn its credit).
-DAILY_PASS_PERCENT = 60
 MAX_FILL_LENGTH = 200
 
 _rng = random.SystemRandom()
@@ -516,7 +515,7 @@ def start_daily(user, day: date, now: datetime, rng: random.Random | None = None
         kind="daily",
         day=day,
         items_json=json.dumps(items, ensure_ascii=False),
-        pass_percent=DAILY_PASS_PERCENT,
+        pass_percent=current_app.config["DAILY_QUIZ_PASS_PERCENT"],
         started_at=now,
     )
     try:
@@ -561,7 +560,7 @@ def daily_state(user, day: date) -> dict:
         "attempt": attempt,
         "done": attempt is not None and attempt.state == "submitted",
         "questions": current_app.config["DAILY_QUIZ_QUESTIONS"],
-        "pass_percent": DAILY_PASS_PERCENT,
+        "pass_percent": current_app.config["DAILY_QUIZ_PASS_PERCENT"],
         "credit": credit if credit > 0 else None,
         "available": attempt is not None
         or db.session.scalar(

@@ -112,6 +112,9 @@ def index_course(course_id: int) -> int:
         return rebuild()  # first run, or an index of an older schema: build it all
     course = db.session.get(Course, course_id)
     docs = course_documents(course) if course else []
+    # End the read before the slow index write: a worker's transaction on SQLite holds the write
+    # lock, and members signing in must not wait for Whoosh.
+    db.session.commit()
     with index.write_lock():
         writer = index.writer(index.open_index())
         try:
@@ -128,13 +131,18 @@ def index_course(course_id: int) -> int:
 def rebuild(progress=lambda done, total: None) -> int:
     """Build a new index from the database and swap it in atomically; returns the document count."""
     course_ids = db.session.scalars(sa.select(Course.id).where(Course.state == "published")).all()
+    # Never wait for the index lock while holding the database's (SQLite: a worker transaction
+    # holds the write lock): the thread holding the index lock may need the database to finish.
+    db.session.commit()
     with index.write_lock():
         path, ix = index.new_generation()
         writer = index.writer(ix)
         count = 0
         try:
             for done, course_id in enumerate(course_ids, 1):
-                for doc in course_documents(db.session.get(Course, course_id)):
+                docs = course_documents(db.session.get(Course, course_id))
+                db.session.commit()  # as in index_course: no database lock while Whoosh works
+                for doc in docs:
                     writer.add_document(**doc)
                     count += 1
                 progress(done, len(course_ids))
