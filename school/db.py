@@ -6,7 +6,10 @@ begin with BEGIN IMMEDIATE, so concurrent writers queue on the lock instead of f
 
 import contextlib
 import contextvars
+import fcntl
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -87,9 +90,76 @@ def _harden_sqlite(target: sa.Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    path = target.url.database
+    lock_path = f"{path}.writers" if path and path != ":memory:" else None
+
+    @event.listens_for(target, "connect")
+    def open_writer_lock(_dbapi_connection, record):
+        if lock_path:
+            record.info["writer_lock"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    @event.listens_for(target, "close")
+    def close_writer_lock(_dbapi_connection, record):
+        fd = record.info.pop("writer_lock", None)
+        if fd is not None:
+            os.close(fd)
+
     @event.listens_for(target, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+        if not _write_intent.get():
+            connection.exec_driver_sql("BEGIN")
+            return
+        fd = connection.connection.info.get("writer_lock")
+        if fd is not None:
+            _take_writer_lock(fd)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            raise
+
+    # SQLite makes a writer that finds the database locked sleep and retry (1, 2, 5, 10… ms);
+    # under many small writes from several processes most of the time goes in those sleeps.
+    # Writers of this engine first queue on a file lock, which the kernel hands over the moment
+    # it is released, and so reach BEGIN IMMEDIATE one at a time. Released right after the
+    # transaction ends (the commit/rollback events run before the driver's, so we end it here).
+    def _end(connection, finish):
+        fd = connection.connection.info.get("writer_lock")
+        if fd is None:
+            return
+        finish(connection.connection.dbapi_connection)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+    @event.listens_for(target, "commit")
+    def on_commit(connection):
+        _end(connection, lambda raw: raw.commit())
+
+    @event.listens_for(target, "rollback")
+    def on_rollback(connection):
+        _end(connection, lambda raw: raw.rollback())
+
+
+def _take_writer_lock(fd: int, seconds: float = 10.0) -> None:
+    """Exclusive flock on fd, waiting up to `seconds` (then "database is locked", as SQLite)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    # A blocking flock cannot time out (and an alarm is not thread-safe): poll with sleeps far
+    # finer than SQLite's busy handler.
+    deadline = time.monotonic() + seconds
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
 
 def configure(url: str) -> sa.Engine:

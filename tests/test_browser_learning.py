@@ -57,6 +57,23 @@ lessons:
     subtitles: lesson.srt
     completion: watch
 """
+QUIZ_YAML = """
+lessons:
+  player-check-1: {questions: 2, pass_percent: 100, attempts: 0, grading: highest}
+questions:
+  - code: q1
+    lesson: player-check-1
+    kind: truefalse
+    stem: 三会一课中的“一课”是指按时上好党课。
+    answer: true
+    explanation: 三会一课：支部党员大会、支部委员会、党小组会，按时上好党课。
+  - code: q2
+    lesson: player-check-1
+    kind: fill
+    stem: 本课视频中说，今天学习____。
+    answer: [三会一课, 三会 一课]
+    explanation: 见视频字幕。
+"""
 SRT = "1\n00:00:00,000 --> 00:00:04,000\n同志们好\n\n2\n00:00:04,000 --> 00:00:08,000\n今天学习三会一课\n"
 
 
@@ -86,6 +103,7 @@ def site():
     (course / "course.yaml").write_text(COURSE_YAML, encoding="utf-8")
     (course / "lesson.md").write_text("# 八秒短片\n\n看完这段短片。\n", encoding="utf-8")
     (course / "lesson.srt").write_text(SRT, encoding="utf-8")
+    (course / "quiz.yaml").write_text(QUIZ_YAML, encoding="utf-8")
     port = free_port()
     env = instance_env(folder, port)
     flask(env, "db", "upgrade")
@@ -216,16 +234,38 @@ def test_member_watches_resumes_and_completes_a_lesson(page, site):
     resumed = page.evaluate("document.getElementById('lp-video').currentTime")
     assert abs(resumed - stopped_at) < 0.6
 
-    # Go back to the gap and play to the end: all of it is now watched, so the lesson completes.
+    # Go back to the gap and play to the end: all of it is now watched; the quiz is still to pass.
     page.evaluate("document.getElementById('lp-video').currentTime = 2.5")
     play_until(page, 2.6)
     page.wait_for_function("() => document.getElementById('lp-video').ended", timeout=(SECONDS + 5) * 1000)
+    page.wait_for_function("() => Number(document.getElementById('lp-bar').getAttribute('value')) >= 90")
+    assert page.locator("#lp-done").is_hidden()
+    assert "测验" in page.locator("#lp-status").inner_text()
+    assert query(database, "SELECT count(*) FROM credit_entry")[0][0] == 0
+
+    # The quiz: answers are not on the page before submitting; a wrong answer fails, a right one passes.
+    with page.expect_navigation():
+        page.locator("form[action$='/quiz'] button").click()
+    assert "三会一课中的" in page.content() and "见视频字幕" not in page.content()
+    page.check("input[type=radio][value=false]")
+    page.fill("input[type=text]", "两学一做")
+    with page.expect_navigation():
+        page.click("#quiz-form button[type=submit]")
+    assert "未通过" in page.locator("main").inner_text() and "见视频字幕" in page.content()
+    page.goto(f"/lessons/{lesson_id}")
+    with page.expect_navigation():
+        page.locator("form[action$='/quiz'] button").click()
+    page.check("input[type=radio][value=true]")
+    page.fill("input[type=text]", "三会一课")
+    with page.expect_navigation():
+        page.click("#quiz-form button[type=submit]")
+    assert "已通过" in page.locator("main").inner_text()
+    assert page_width(page) <= PHONE["width"]
+
+    # Back on the lesson: completed, and the 学时 is in the ledger once.
+    page.goto(f"/lessons/{lesson_id}")
     page.locator("#lp-done").wait_for(state="visible")
     assert page.locator("#lp-done").inner_text() == "✓ 已完成"
-    coverage = int(page.locator("#lp-bar").get_attribute("value"))
-    assert coverage >= 90
-    assert "已计入 0.25 学时" in page.locator("#lp-status").inner_text()
-
     (progress,) = query(
         database,
         "SELECT p.covered_seconds / p.duration, p.completed_at FROM lesson_progress p "
@@ -240,3 +280,9 @@ def test_member_watches_resumes_and_completes_a_lesson(page, site):
         f"lesson:{lesson_id}",
     )
     assert [(float(a), s) for a, s in credits] == [(0.25, "lesson")]
+    page.goto("/me/record")
+    assert "0.25" in page.locator("main").inner_text() and "八秒短片" in page.locator("main").inner_text()
+
+
+def page_width(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")

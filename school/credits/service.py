@@ -87,9 +87,11 @@ def reverse(entry: CreditEntry, by_user, reason: str) -> CreditEntry:
 def adjust(user_id: int, amount, reason: str, by_user, year: int | None = None) -> CreditEntry:
     """A manual adjustment (positive or negative) with its reason and who made it."""
     try:
-        value = Decimal(str(amount)).quantize(CENT)
+        value = Decimal(str(amount).strip()).quantize(CENT)
     except (ArithmeticError, ValueError):
         raise Invalid(_("The amount must be a number of study hours.")) from None
+    if not value.is_finite():
+        raise Invalid(_("The amount must be a number of study hours."))
     if value == 0 or abs(value) > 100:
         raise Invalid(_("The amount must be between -100 and 100 study hours, and not zero."))
     reason = (reason or "").strip()

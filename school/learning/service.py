@@ -158,6 +158,21 @@ def _beat_statement() -> sa.Select:
     )
 
 
+@functools.cache
+def _session_update() -> sa.Update:
+    table = ViewingSession.__table__
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("session_id"))
+        .values(
+            claimed=sa.bindparam("claimed"),
+            last_seq=sa.bindparam("last_seq"),
+            beats=table.c.beats + 1,
+            last_beat_at=sa.bindparam("last_beat_at"),
+        )
+    )
+
+
 def record_beat(user, session_id: str, data: dict) -> tuple[dict, bool]:
     """Accept one heartbeat of a session, or refuse it (Invalid / Conflict) storing nothing.
 
@@ -167,7 +182,10 @@ def record_beat(user, session_id: str, data: dict) -> tuple[dict, bool]:
     """
     if not isinstance(session_id, str) or len(session_id) != 32:
         raise NotFound(_("No such viewing session."))
-    row = db.session.execute(_beat_statement(), {"session_id": session_id}).first()
+    # Core statements on the session's connection (same transaction): the ORM's per-statement
+    # bookkeeping cost more than the SQL itself on this path.
+    connection = db.session.connection()
+    row = connection.execute(_beat_statement(), {"session_id": session_id}).first()
     if row is None or row.user_id != user.id:
         raise NotFound(_("No such viewing session."))
     seq = data.get("seq")
@@ -219,18 +237,17 @@ def record_beat(user, session_id: str, data: dict) -> tuple[dict, bool]:
             refuse_implausible(_("More reading time was reported than has passed."))
         read_seconds += seconds
         changes.update(read_seconds=read_seconds, time_spent=row.time_spent + seconds)
-    db.session.execute(
-        sa.update(LessonProgress).where(LessonProgress.id == row.progress_id).values(**changes)
+    connection.execute(
+        sa.update(LessonProgress.__table__).where(LessonProgress.id == row.progress_id).values(**changes)
     )
-    db.session.execute(
-        sa.update(ViewingSession)
-        .where(ViewingSession.id == session_id)
-        .values(
-            claimed=row.claimed + needs,
-            last_seq=seq,
-            beats=ViewingSession.beats + 1,
-            last_beat_at=now,
-        )
+    connection.execute(
+        _session_update(),
+        {
+            "session_id": session_id,
+            "claimed": row.claimed + needs,
+            "last_seq": seq,
+            "last_beat_at": now,
+        },
     )
     completed = row.completed_at is not None
     coverage = min(1.0, covered / row.duration) if row.duration > 0 else 0.0
