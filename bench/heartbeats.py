@@ -26,6 +26,8 @@ from pathlib import Path
 from live_site import BIN, ROOT, free_port, instance_env, wait_healthy
 from pages import HELLO_APP, sign_in_cookie, start_gunicorn
 
+sys.path.insert(0, str(ROOT))  # the school package and tests.factories
+
 WARM_UP, DURATION, CONNECTIONS = 3, 15, 8
 PASSWORD = "bench-pass-2026"
 LUA = r"""
@@ -72,7 +74,6 @@ def flask(env: dict, *args: str) -> None:
 def make_rows(database_url: str) -> tuple[int, list[str], list[str]]:
     """(lesson id, session ids, member phones) created in the instance's database."""
     os.environ["DATABASE_URL"] = database_url
-    sys.path.insert(0, str(ROOT))
     from school import create_app, db
     from school.learning import service as learning
     from school.models import load_all
