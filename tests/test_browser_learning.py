@@ -56,6 +56,12 @@ lessons:
     media: {{generate: video, seconds: {SECONDS}, size: 320x180}}
     subtitles: lesson.srt
     completion: watch
+  - code: player-check-2
+    title: 离线再看
+    credit_hours: 0.25
+    text: lesson.md
+    media: {{generate: video, seconds: {SECONDS}, size: 320x180}}
+    completion: watch
 """
 QUIZ_YAML = """
 lessons:
@@ -191,11 +197,12 @@ def pause(page) -> dict:
     return {"sent": json.loads(beat.value.request.post_data), "answer": beat.value.json()}
 
 
-def watched(database: Path, lesson_id: int) -> list:
+def watched(database: Path, lesson_id: int, member: str = "member1") -> list:
     rows = query(
         database,
         "SELECT watched_json FROM lesson_progress p JOIN user_account u ON u.id = p.user_id "
-        "WHERE u.username = 'member1' AND p.lesson_id = ?",
+        "WHERE u.username = ? AND p.lesson_id = ?",
+        member,
         lesson_id,
     )
     return json.loads(rows[0][0]) if rows else []
@@ -286,3 +293,41 @@ def test_member_watches_resumes_and_completes_a_lesson(page, site):
 
 def page_width(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
+
+
+def test_beats_played_offline_arrive_later_and_a_second_device_takes_over(page, site):
+    _url, database = site
+    (lesson_id,) = query(database, "SELECT id FROM lesson WHERE code = 'player-check-2'")[0]
+    sign_in(page, "member2")
+    open_lesson(page, lesson_id)
+
+    # The network drops while the video (already loaded) plays on: the beat waits in the page.
+    play_until(page, 1)
+    page.context.set_offline(True)
+    play_until(page, 3)
+    page.evaluate("document.getElementById('lp-video').pause()")
+    page.wait_for_function(
+        "() => Object.keys(localStorage).some(k => localStorage.getItem(k).includes('\"seq\"'))"
+    )
+    assert watched(database, lesson_id, "member2") == []
+    # Back online: the queued beat goes out by itself and the played part is recorded.
+    with page.expect_response(lambda r: is_beat(r) and r.status == 200, timeout=30000):
+        page.context.set_offline(False)
+    recorded = watched(database, lesson_id, "member2")
+    assert len(recorded) == 1 and recorded[0][0] < 0.5 and recorded[0][1] >= 3
+
+    # The same member opens the lesson on another device: the first one is told, and stops.
+    other = page.context.browser.new_context(
+        locale="zh-CN", viewport=PHONE, base_url=page.url.split("/lessons")[0]
+    )
+    try:
+        second = other.new_page()
+        sign_in(second, "member2")
+        open_lesson(second, lesson_id)
+        page.evaluate(
+            "() => { const v = document.getElementById('lp-video'); v.muted = true; return v.play(); }"
+        )
+        page.locator("#lp-superseded").wait_for(state="visible", timeout=40000)
+        assert "另一台设备" in page.locator("#lp-superseded").inner_text()
+    finally:
+        other.close()
