@@ -254,8 +254,11 @@ def register_blueprints(app: Flask) -> None:
     from school.courses.views import bp as courses_bp
     from school.learning.views import bp as learning_bp
     from school.media.views import bp as media_bp
+    from school.notifications.views import bp as notifications_bp
     from school.orgs.views import bp as orgs_bp
+    from school.plans.views import bp as plans_bp
     from school.quizzes.views import bp as quizzes_bp
+    from school.reports.views import bp as reports_bp
     from school.search.views import bp as search_bp
     from school.system.views import bp as system_bp
     from school.worker import load_tasks
@@ -270,6 +273,9 @@ def register_blueprints(app: Flask) -> None:
         quizzes_bp,
         media_bp,
         search_bp,
+        reports_bp,
+        plans_bp,
+        notifications_bp,
         api_bp,
     )
     for bp in blueprints:
@@ -281,8 +287,9 @@ def register_commands(app: Flask) -> None:
     from school.content.cli import content_cli
     from school.jobs.cli import jobs_cli
     from school.media.cli import media_cli
+    from school.plans.cli import plans_cli
     from school.search.cli import search_cli
     from school.system.cli import db_cli, doctor
 
-    for command in (accounts_cli, content_cli, jobs_cli, media_cli, search_cli, db_cli, doctor):
+    for command in (accounts_cli, content_cli, jobs_cli, media_cli, plans_cli, search_cli, db_cli, doctor):
         app.cli.add_command(command)

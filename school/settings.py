@@ -117,6 +117,11 @@ def load() -> dict:
         "DAILY_QUIZ_PASS_PERCENT": _int("DAILY_QUIZ_PASS_PERCENT", 60),
         "DAILY_QUIZ_CREDIT_HOURS": _env("DAILY_QUIZ_CREDIT_HOURS", "0.1"),
         "DAILY_QUIZ_CREDIT_CAP_HOURS": _env("DAILY_QUIZ_CREDIT_CAP_HOURS", "5"),
+        # Study plan reminders: days before the deadline (comma-separated); one more the day after.
+        "PLAN_REMINDER_DAYS": _env("PLAN_REMINDER_DAYS", "7,1"),
+        # Where notifications go besides the in-app list: "log", or "package.module:Class" with
+        # deliver(user, notification) (SMS, WeChat).
+        "NOTIFY_SENDER": _env("NOTIFY_SENDER", "log"),
         # Paging of lists.
         "PER_PAGE": _int("PER_PAGE", 20),
     }

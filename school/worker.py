@@ -15,6 +15,7 @@ TASK_MODULES = [
     "school.accounts.tasks",
     "school.media.tasks",
     "school.search.tasks",
+    "school.plans.tasks",
 ]
 
 _app = None

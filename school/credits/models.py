@@ -38,6 +38,8 @@ class CreditEntry(Base):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "ref_key", name="once"),
         sa.Index("ix_credit_entry_user_year", "user_id", "year"),
+        # Covers the yearly roll-ups (reports sum a year's entries per user without the table).
+        sa.Index("ix_credit_entry_year_user", "year", "user_id", "amount", "created_at"),
         sa.CheckConstraint(f"source IN {SOURCES!r}", name="source"),
         sa.CheckConstraint("amount >= -1000 AND amount <= 1000", name="amount_range"),
     )

@@ -1,15 +1,18 @@
 """What a member has been asked to study: the plans that reach their branch, and their progress."""
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from school import db
 from school.courses.models import Course, Lesson
+from school.errors import Forbidden, Invalid, NotFound
 from school.learning.models import LessonProgress
-from school.orgs.models import OrgClosure
-from school.plans.models import PlanItem, StudyPlan
+from school.orgs.models import Org, OrgClosure
+from school.plans.models import CATEGORIES, PlanItem, PlanTarget, StudyPlan
 
 
 @dataclass
@@ -44,11 +47,87 @@ def _today() -> date:
     return local_now().date()
 
 
+def category_condition(category: str):
+    """SQL condition on User for one member category of PlanTarget."""
+    from school.accounts.models import User
+
+    if category == "floating":
+        return User.floating.is_(True)
+    if category in ("full", "probationary"):
+        return User.member_status == category
+    return User.employment == category
+
+
+def _targets(kind: str, *conditions) -> sa.Exists:
+    return sa.exists().where(PlanTarget.plan_id == StudyPlan.id, PlanTarget.kind == kind, *conditions)
+
+
+def _reaches_user(user) -> sa.ColumnElement[bool]:
+    """SQL condition on StudyPlan: the plan's targets take in this user (subtree checked apart)."""
+    in_org = sa.select(OrgClosure.ancestor_id).where(OrgClosure.descendant_id == user.home_org_id)
+    categories = [c for c, on in _user_categories(user).items() if on]
+    by_org = sa.or_(~_targets("org"), _targets("org", PlanTarget.org_id.in_(in_org)))
+    by_category = sa.or_(~_targets("category"), _targets("category", PlanTarget.category.in_(categories)))
+    grouped = sa.or_(_targets("org"), _targets("category"))
+    return sa.or_(
+        ~sa.exists().where(PlanTarget.plan_id == StudyPlan.id),
+        _targets("member", PlanTarget.user_id == user.id),
+        sa.and_(grouped, by_org, by_category),
+    )
+
+
+def _user_categories(user) -> dict[str, bool]:
+    return {
+        "full": user.member_status == "full",
+        "probationary": user.member_status == "probationary",
+        "working": user.employment == "working",
+        "retired": user.employment == "retired",
+        "floating": bool(user.floating),
+    }
+
+
 def _member_plans_stmt(user, today: date) -> sa.Select | None:
     if user.home_org_id is None:
         return None
     above = sa.select(OrgClosure.ancestor_id).where(OrgClosure.descendant_id == user.home_org_id)
-    return sa.select(StudyPlan).where(StudyPlan.org_id.in_(above), StudyPlan.starts_on <= today)
+    return sa.select(StudyPlan).where(
+        StudyPlan.org_id.in_(above),
+        StudyPlan.starts_on <= today,
+        StudyPlan.closed_at.is_(None),
+        _reaches_user(user),
+    )
+
+
+def members_of_plan_stmt(plan: StudyPlan) -> sa.Select:
+    """SELECT of the ids of the active members a plan reaches now (read at query time, so members
+    who join or transfer into its subtree are included and those who leave are not)."""
+    from school.accounts.models import User
+
+    subtree = sa.select(OrgClosure.descendant_id).where(OrgClosure.ancestor_id == plan.org_id)
+    stmt = sa.select(User.id).where(User.active.is_(True), User.home_org_id.in_(subtree))
+    targets = list(plan.targets)
+    if not targets:
+        return stmt
+    org_ids = [t.org_id for t in targets if t.kind == "org"]
+    categories = [t.category for t in targets if t.kind == "category"]
+    member_ids = [t.user_id for t in targets if t.kind == "member"]
+    reached = []
+    if org_ids or categories:
+        grouped = []
+        if org_ids:
+            below = sa.select(OrgClosure.descendant_id).where(OrgClosure.ancestor_id.in_(org_ids))
+            grouped.append(User.home_org_id.in_(below))
+        if categories:
+            grouped.append(sa.or_(*[category_condition(c) for c in categories]))
+        reached.append(sa.and_(*grouped))
+    if member_ids:
+        reached.append(User.id.in_(member_ids))
+    return stmt.where(sa.or_(*reached))
+
+
+def plan_lesson_ids(plan: StudyPlan) -> list[int]:
+    """Published lesson ids a plan asks for (a course item counts all its published lessons)."""
+    return sorted(plan_lessons([plan])[plan.id])
 
 
 def plan_lessons(plans: list[StudyPlan]) -> dict[int, set[int]]:
@@ -168,3 +247,249 @@ def upsert_plan(
         changed = True
     db.session.flush()
     return plan, created, changed and not created
+
+
+# Organiser side: listing, saving, closing plans; reminders.
+
+
+@dataclass
+class PlanInput:
+    """What an organiser typed into the plan form (already parsed to types)."""
+
+    title: str
+    starts_on: date | None
+    due_on: date | None
+    description: str = ""
+    required_hours: Decimal | None = None
+    course_ids: list[int] = field(default_factory=list)
+    lesson_ids: list[int] = field(default_factory=list)
+    org_ids: list[int] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    member_logins: list[str] = field(default_factory=list)
+
+
+def plans_stmt(viewer, org_id: int | None = None) -> sa.Select:
+    """Plans of the viewer's subtree (optionally under one org), latest deadline first."""
+    from school.orgs.service import scope, subtree_ids
+
+    stmt = scope(sa.select(StudyPlan), viewer, StudyPlan.org_id)
+    if org_id is not None:
+        stmt = stmt.where(StudyPlan.org_id.in_(subtree_ids(org_id)))
+    return stmt.order_by(StudyPlan.closed_at.is_not(None), StudyPlan.due_on.desc(), StudyPlan.id.desc())
+
+
+def get_plan(viewer, plan_id: int) -> StudyPlan:
+    """A plan the viewer may administer, else NotFound/Forbidden."""
+    from school.orgs.service import in_scope
+
+    plan = db.session.get(StudyPlan, plan_id)
+    if plan is None:
+        raise NotFound()
+    if not in_scope(viewer, plan.org_id):
+        raise Forbidden()
+    return plan
+
+
+def target_org_choices(org_id: int) -> list[Org]:
+    """Orgs below org_id (not itself) a plan of it may be narrowed to, tree order."""
+    stmt = (
+        sa.select(Org)
+        .join(OrgClosure, OrgClosure.descendant_id == Org.id)
+        .where(OrgClosure.ancestor_id == org_id, OrgClosure.distance > 0, Org.closed_at.is_(None))
+        .order_by(Org.depth, Org.position, Org.name, Org.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def published_courses() -> list[Course]:
+    """Courses a plan may name."""
+    return list(
+        db.session.scalars(sa.select(Course).where(Course.state == "published").order_by(Course.title))
+    )
+
+
+def published_lessons() -> list[Lesson]:
+    """Lessons a plan may name one by one (published, in a published course)."""
+    stmt = (
+        sa.select(Lesson)
+        .join(Course, Course.id == Lesson.course_id)
+        .where(Lesson.state == "published", Course.state == "published")
+        .order_by(Course.title, Lesson.position, Lesson.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def _check(data: PlanInput, org_id: int) -> tuple[list[PlanTarget], list[PlanItem]]:
+    """Validate the input against the plan's org; returns the targets and items to store."""
+    from school.accounts.models import User
+    from school.orgs.service import subtree_ids
+
+    if not data.title.strip():
+        raise Invalid(_("A study plan needs a title."))
+    if len(data.title.strip()) > 120:
+        raise Invalid(_("The title may have at most 120 characters."))
+    if data.starts_on is None or data.due_on is None:
+        raise Invalid(_("Please give a start date and a deadline."))
+    if data.due_on < data.starts_on:
+        raise Invalid(_("The deadline cannot be before the start date."))
+    if data.required_hours is not None and not (0 <= data.required_hours <= 200):
+        raise Invalid(_("Required study hours must be between 0 and 200."))
+    course_ids, lesson_ids = sorted(set(data.course_ids)), sorted(set(data.lesson_ids))
+    if not course_ids and not lesson_ids:
+        raise Invalid(_("Choose at least one course or lesson."))
+    found = set(
+        db.session.scalars(sa.select(Course.id).where(Course.id.in_(course_ids), Course.state == "published"))
+    )
+    found_lessons = set(
+        db.session.scalars(
+            sa.select(Lesson.id)
+            .join(Course, Course.id == Lesson.course_id)
+            .where(Lesson.id.in_(lesson_ids), Lesson.state == "published", Course.state == "published")
+        )
+    )
+    if found != set(course_ids) or found_lessons != set(lesson_ids):
+        raise Invalid(_("Only published courses and lessons can be assigned."))
+    subtree = set(db.session.scalars(subtree_ids(org_id)))
+    org_ids = sorted(set(data.org_ids))
+    if any(o not in subtree or o == org_id for o in org_ids):
+        raise Invalid(_("Chosen organisations must lie inside the plan's organisation."))
+    categories = sorted(set(data.categories))
+    if any(c not in CATEGORIES for c in categories):
+        raise Invalid(_("Unknown member category."))
+    members: list[int] = []
+    logins = sorted({login.strip() for login in data.member_logins if login.strip()})
+    if logins:
+        rows = db.session.execute(
+            sa.select(User.id, User.phone, User.username, User.home_org_id).where(
+                sa.or_(User.phone.in_(logins), User.username.in_(logins))
+            )
+        ).all()
+        known = {row.phone for row in rows} | {row.username for row in rows}
+        missing = [login for login in logins if login not in known]
+        if missing:
+            raise Invalid(_("No member with phone number or username: %(logins)s", logins="、".join(missing)))
+        outside = [row.phone or row.username for row in rows if row.home_org_id not in subtree]
+        if outside:
+            raise Invalid(
+                _(
+                    "These people are not members of the plan's organisation: %(logins)s",
+                    logins="、".join(outside),
+                )
+            )
+        members = sorted({row.id for row in rows})
+    targets = (
+        [PlanTarget(kind="org", org_id=o) for o in org_ids]
+        + [PlanTarget(kind="category", category=c) for c in categories]
+        + [PlanTarget(kind="member", user_id=u) for u in members]
+    )
+    items = [PlanItem(course_id=c) for c in course_ids] + [
+        PlanItem(lesson_id=lesson) for lesson in lesson_ids
+    ]
+    return targets, items
+
+
+def save_plan(viewer, org_id: int, data: PlanInput, plan: StudyPlan | None = None) -> StudyPlan:
+    """Create a plan for org_id (or update `plan`, whose org stays) after checking everything;
+    nothing is written when any check fails."""
+    from school.orgs.service import get_org, in_scope
+
+    if plan is not None:
+        org_id = plan.org_id
+    get_org(org_id)
+    if not in_scope(viewer, org_id):
+        raise Forbidden(_("You can only assign study plans within the organisations you manage."))
+    targets, items = _check(data, org_id)
+    if plan is None:
+        plan = StudyPlan(org_id=org_id, created_by_id=viewer.id)
+        db.session.add(plan)
+    plan.title = data.title.strip()
+    plan.description = data.description.strip()
+    plan.starts_on, plan.due_on = data.starts_on, data.due_on
+    plan.required_hours = data.required_hours
+    plan.targets = targets
+    plan.items = items
+    db.session.flush()
+    return plan
+
+
+def set_closed(plan: StudyPlan, closed: bool, now) -> None:
+    """Close a plan (members stop seeing it, no more reminders) or reopen it."""
+    plan.closed_at = (plan.closed_at or now) if closed else None
+
+
+def plan_summary(plan: StudyPlan) -> tuple[int, int]:
+    """(members reached now, of them how many completed every lesson)."""
+    reached = db.session.scalar(sa.select(sa.func.count()).select_from(members_of_plan_stmt(plan).subquery()))
+    done = len(_completed_members(plan, plan_lesson_ids(plan)))
+    return reached or 0, done
+
+
+def _completed_members(plan: StudyPlan, lesson_ids: list[int]) -> set[int]:
+    if not lesson_ids:
+        return set()
+    stmt = (
+        sa.select(LessonProgress.user_id)
+        .where(
+            LessonProgress.user_id.in_(members_of_plan_stmt(plan)),
+            LessonProgress.lesson_id.in_(lesson_ids),
+            LessonProgress.completed_at.is_not(None),
+        )
+        .group_by(LessonProgress.user_id)
+        .having(sa.func.count(sa.distinct(LessonProgress.lesson_id)) >= len(lesson_ids))
+    )
+    return set(db.session.scalars(stmt))
+
+
+def reminder_days(raw: str) -> list[int]:
+    """Parse the PLAN_REMINDER_DAYS setting ("7,1") into day counts."""
+    return sorted({int(part) for part in raw.replace(" ", "").split(",") if part.isdigit()}, reverse=True)
+
+
+def send_plan_reminders(today: date, days: list[int] | None = None) -> int:
+    """Remind every reached member who has not completed an open plan, N days before its deadline
+    and once on the day after it; safe to run again (one notification per plan, member, reminder)."""
+    from flask import current_app, url_for
+
+    from school.accounts.models import User
+    from school.notifications.service import send
+
+    if days is None:
+        days = reminder_days(current_app.config["PLAN_REMINDER_DAYS"])
+    wanted = {today + timedelta(days=n): n for n in days}
+    overdue_on = today - timedelta(days=1)
+    plans = db.session.scalars(
+        sa.select(StudyPlan).where(
+            StudyPlan.closed_at.is_(None),
+            StudyPlan.starts_on <= today,
+            StudyPlan.due_on.in_([*wanted, overdue_on]),
+        )
+    )
+    sent = 0
+    for plan in plans:
+        lesson_ids = plan_lesson_ids(plan)
+        if not lesson_ids:
+            continue
+        done = _completed_members(plan, lesson_ids)
+        members = db.session.scalars(sa.select(User).where(User.id.in_(members_of_plan_stmt(plan))))
+        if plan.due_on == overdue_on:
+            which = "overdue"
+            title = _("Study plan overdue: %(title)s", title=plan.title)
+            body = _(
+                "The deadline was %(date)s. Please finish it as soon as you can.",
+                date=plan.due_on.isoformat(),
+            )
+        else:
+            left = wanted[plan.due_on]
+            which = f"due-{left}"
+            title = _("Study plan due in %(days)d days: %(title)s", days=left, title=plan.title)
+            body = _("Please finish it by %(date)s.", date=plan.due_on.isoformat())
+        try:
+            url = url_for("system.home")
+        except RuntimeError:  # no request or SERVER_NAME: a relative link works in the app
+            url = "/"
+        for member in members:
+            if member.id in done:
+                continue
+            if send(member, "plan_reminder", title, body, url, key=f"plan:{plan.id}:{which}"):
+                sent += 1
+    return sent
