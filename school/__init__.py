@@ -259,6 +259,7 @@ def register_blueprints(app: Flask) -> None:
     from school.plans.views import bp as plans_bp
     from school.quizzes.views import bp as quizzes_bp
     from school.reports.views import bp as reports_bp
+    from school.roster.views import bp as roster_bp
     from school.search.views import bp as search_bp
     from school.system.views import bp as system_bp
     from school.worker import load_tasks
@@ -274,6 +275,7 @@ def register_blueprints(app: Flask) -> None:
         media_bp,
         search_bp,
         reports_bp,
+        roster_bp,
         plans_bp,
         notifications_bp,
         api_bp,

@@ -122,6 +122,9 @@ def load() -> dict:
         # Where notifications go besides the in-app list: "log", or "package.module:Class" with
         # deliver(user, notification) (SMS, WeChat).
         "NOTIFY_SENDER": _env("NOTIFY_SENDER", "log"),
+        # Member import (XLSX/CSV): largest file and most member rows an organizer may upload.
+        "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 5 * 1024 * 1024),
+        "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 20000),
         # Paging of lists.
         "PER_PAGE": _int("PER_PAGE", 20),
     }
