@@ -254,6 +254,7 @@ def register_blueprints(app: Flask) -> None:
     from school.courses.views import bp as courses_bp
     from school.learning.views import bp as learning_bp
     from school.media.views import bp as media_bp
+    from school.meetings.views import bp as meetings_bp
     from school.notifications.views import bp as notifications_bp
     from school.orgs.views import bp as orgs_bp
     from school.plans.views import bp as plans_bp
@@ -262,6 +263,7 @@ def register_blueprints(app: Flask) -> None:
     from school.roster.views import bp as roster_bp
     from school.search.views import bp as search_bp
     from school.system.views import bp as system_bp
+    from school.warnings.views import bp as warnings_bp
     from school.worker import load_tasks
 
     load_tasks()  # job kinds must be known where jobs are queued, not only in the worker
@@ -278,6 +280,8 @@ def register_blueprints(app: Flask) -> None:
         roster_bp,
         plans_bp,
         notifications_bp,
+        meetings_bp,
+        warnings_bp,
         api_bp,
     )
     for bp in blueprints:

@@ -9,7 +9,9 @@ def load_all() -> None:
     import school.jobs.models  # noqa: F401
     import school.learning.models  # noqa: F401
     import school.media.models  # noqa: F401
+    import school.meetings.models  # noqa: F401
     import school.notifications.models  # noqa: F401
     import school.orgs.models  # noqa: F401
     import school.plans.models  # noqa: F401
     import school.quizzes.models  # noqa: F401
+    import school.warnings.models  # noqa: F401

@@ -16,6 +16,8 @@ TASK_MODULES = [
     "school.media.tasks",
     "school.search.tasks",
     "school.plans.tasks",
+    "school.reports.tasks",
+    "school.warnings.tasks",
 ]
 
 _app = None

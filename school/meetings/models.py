@@ -1,0 +1,1 @@
+"""Offline lessons and meetings and who attended them."""

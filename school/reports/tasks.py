@@ -1,0 +1,1 @@
+"""Report exports run as jobs (large exports) with progress."""

@@ -1,0 +1,1 @@
+"""Warning rules, warnings and their history."""

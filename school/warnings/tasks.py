@@ -1,0 +1,1 @@
+"""Periodic evaluation of warning rules."""
