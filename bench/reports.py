@@ -1,26 +1,26 @@
-"""学时 compliance report at city scale: the service against one hand-written GROUP BY.
+"""Organiser reports at city scale: each service against one hand-written GROUP BY.
 
     python bench/reports.py                      # SQLite file in a temp folder, 100,000 members
     python bench/reports.py --members 20000
     python bench/reports.py --database-url postgresql://postgres@127.0.0.1:5432/test --reset
 
-Builds a city → 16 districts → 10 streets each → 13 branches each (2,080 branches, 2,241 orgs, through
-orgs.service.create_org so the closure table is the real one), MEMBERS members spread over the
-branches (3% deactivated, 2% organizers with the larger quota), and 学时 ledger entries for 85% of
-them (a few from last year, so the year filter matters). Then times `reports.service.hours_report`
-at the city (the top node) and at one district, best of REPEAT, against one hand-written GROUP BY
-over the same rows in the same run, checks that both give the same figures, and prints seconds.
-Last line: `ratio: X.XX` = service seconds ÷ hand-written SQL seconds (city + district).
+Fills the database with the generated city of `flask content generate-city` (school/content/
+generate.py, the one builder): city → 16 districts → 10 streets each → 13 branches each (2,080
+branches), MEMBERS members (3% deactivated, 2% organizers), 50 lessons, a city-wide plan of 20 of
+them, and uneven study (progress rows, completions, 学时 ledger, quiz attempts). Then times, best of
+REPEAT, at the city (the top node) and at one district, against one hand-written GROUP BY over the
+same rows in the same run, checking that both give the same figures:
+  - the 学时 roll-up (`reports.service.hours_report`),
+  - the plan completion roll-up (`reports.plans.plan_report`).
+Last line: `ratio: X.XX` = plan service seconds ÷ hand-written SQL seconds (city + district).
 `--reset` drops and recreates the PostgreSQL schema first (a scratch database only).
 """
 
 import argparse
 import os
-import random
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -31,16 +31,14 @@ from tqdm import tqdm  # noqa: E402
 
 from school import create_app, db  # noqa: E402
 from school.accounts.models import RoleGrant, User  # noqa: E402
-from school.credits.models import CreditEntry  # noqa: E402
+from school.content import generate  # noqa: E402
+from school.credits.service import local_now, study_year  # noqa: E402
 from school.models import load_all  # noqa: E402
-from school.orgs import service as orgs  # noqa: E402
 from school.orgs.models import Org  # noqa: E402
-from school.reports import service  # noqa: E402
+from school.plans.models import StudyPlan  # noqa: E402
+from school.reports import plans, service  # noqa: E402
 
-DISTRICTS, STREETS, BRANCHES = 16, 10, 13
-CHUNK = 10_000
 REPEAT = 3
-AMOUNTS = (Decimal("0.25"), Decimal("0.5"), Decimal("1"), Decimal("1.5"), Decimal("2"))
 
 HAND_SQL = """
 WITH ledger AS (
@@ -66,76 +64,51 @@ GROUP BY c.ancestor_id
 """
 
 
-def insert_chunks(table, rows, desc: str) -> None:
-    for start in tqdm(range(0, len(rows), CHUNK), desc=desc, unit="chunk"):
-        db.session.execute(sa.insert(table), rows[start : start + CHUNK])
-    db.session.commit()
+PLAN_SQL = """
+WITH progress AS (
+  SELECT user_id, COUNT(completed_at) AS done,
+         SUM(CASE WHEN completed_at IS NOT NULL THEN 1.0 WHEN duration <= 0 THEN 0.0
+                  WHEN covered_seconds >= duration THEN 1.0 ELSE covered_seconds / duration END) AS coverage
+  FROM lesson_progress WHERE lesson_id IN :lessons GROUP BY user_id
+), ledger AS (
+  SELECT user_id, SUM(amount) AS hours FROM credit_entry
+  WHERE created_at >= :begin AND created_at < :end GROUP BY user_id
+)
+SELECT c.ancestor_id,
+       COUNT(*) AS assigned,
+       SUM(CASE WHEN p.done >= :n THEN 1 ELSE 0 END) AS completed,
+       COUNT(p.user_id) AS started,
+       COALESCE(SUM(p.coverage), 0) AS coverage,
+       COALESCE(SUM(l.hours), 0) AS hours,
+       SUM(CASE WHEN COALESCE(l.hours, 0) >= :required THEN 1 ELSE 0 END) AS hours_reached
+FROM user_account u
+JOIN org_closure c ON c.descendant_id = u.home_org_id
+JOIN org o ON o.id = c.ancestor_id AND o.parent_id = :node
+LEFT JOIN progress p ON p.user_id = u.id
+LEFT JOIN ledger l ON l.user_id = u.id
+WHERE u.active = :active
+  AND u.home_org_id IN (SELECT descendant_id FROM org_closure WHERE ancestor_id = :plan_org)
+GROUP BY c.ancestor_id
+"""
 
 
-def build(members: int, year: int) -> tuple[int, list[int]]:
-    """(city id, district ids) after filling the database."""
-    city = orgs.create_org("示范市委", "city")
-    districts, branch_ids = [], []
-    with tqdm(total=DISTRICTS * STREETS * (BRANCHES + 1) + DISTRICTS, desc="orgs", unit="org") as bar:
-        for d in range(DISTRICTS):
-            district = orgs.create_org(f"第{d + 1}区委", "district", city)
-            districts.append(district.id)
-            bar.update()
-            for s in range(STREETS):
-                street = orgs.create_org(f"区{d + 1}街道{s + 1}", "street", district)
-                bar.update()
-                for b in range(BRANCHES):
-                    branch = orgs.create_org(f"区{d + 1}街道{s + 1}第{b + 1}支部", "branch", street)
-                    branch_ids.append(branch.id)
-                    bar.update()
-        db.session.commit()
-    rng = random.Random(6)
-    users = [
-        {
-            "display_name": f"党员{i}",
-            "phone": f"139{i:08d}",
-            "password_hash": "x",
-            "home_org_id": rng.choice(branch_ids),
-            "active": rng.random() > 0.03,
-            "must_change_password": False,
-            "session_version": 1,
-            "floating": False,
-            "large_text": False,
-        }
-        for i in range(members)
-    ]
-    insert_chunks(User.__table__, users, "members")
-    homes = db.session.execute(sa.select(User.id, User.home_org_id)).all()
-    grants = [{"user_id": uid, "role": "member", "org_id": None} for uid, _ in homes]
-    grants += [
-        {"user_id": uid, "role": "organizer", "org_id": org} for uid, org in homes if rng.random() < 0.02
-    ]
-    insert_chunks(RoleGrant.__table__, grants, "roles")
-    now = db.utcnow()
-    entries = []
-    for uid, _ in homes:
-        if rng.random() > 0.85:
-            continue  # never studied
-        # Most study a little; a third are near or past the 32-hour quota.
-        for n in range(rng.choice((2, 5, 10, 20, 30, 45))):
-            last_year = rng.random() < 0.05
-            entries.append(
-                {
-                    "user_id": uid,
-                    "year": year - 1 if last_year else year,
-                    "amount": rng.choice(AMOUNTS),
-                    "source": "lesson",
-                    "ref_key": f"lesson:{n}",
-                    "title": "",
-                    "reason": "",
-                    "created_at": now - timedelta(days=rng.randrange(300), minutes=rng.randrange(1440)),
-                }
-            )
-    insert_chunks(CreditEntry.__table__, entries, f"ledger ({len(entries):,} entries)")
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.begin() as conn:
-            conn.execute(sa.text("ANALYZE"))
-    return city.id, districts
+def build(members: int, lessons: int) -> generate.City:
+    """Fill the database with the generated city (school/content/generate.py), with progress bars."""
+    bars: dict[str, tqdm] = {}
+
+    def tick(what: str, n: int) -> None:
+        if what not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars.clear()
+            bars[what] = tqdm(desc=what, unit="row")
+        bars[what].update(n)
+
+    city = generate.build_city(members, lessons, tick=tick)
+    for bar in bars.values():
+        bar.close()
+    print(", ".join(f"{n:,} {what}" for what, n in city.counts.items()))
+    return city
 
 
 def best(fn) -> tuple[float, object]:
@@ -167,11 +140,50 @@ def figures(report: service.HoursReport) -> dict:
     return {r.org_id: (r.members, r.reached, r.idle, r.hours) for r in report.children if not r.direct}
 
 
+def plan_hand(plan: StudyPlan, org_id: int, lesson_ids: list[int]) -> dict:
+    begin, end = plans.plan_window(plan)
+    stmt = sa.text(PLAN_SQL).bindparams(sa.bindparam("lessons", expanding=True))
+    params = {
+        "lessons": lesson_ids,
+        "begin": begin,
+        "end": end,
+        "n": len(lesson_ids),
+        "required": float(plan.required_hours),
+        "node": org_id,
+        "plan_org": plan.org_id,
+        "active": True,
+    }
+    return {
+        row[0]: (row[1], row[2], row[3], round(float(row[4]) / len(lesson_ids), 6), _cents(row[5]), row[6])
+        for row in db.session.execute(stmt, params)
+    }
+
+
+def _cents(value) -> Decimal:
+    return Decimal(str(value)).quantize(service.CENT)
+
+
+def plan_figures(report: plans.PlanReport) -> dict:
+    return {
+        r.org_id: (r.assigned, r.completed, r.started, round(r.coverage, 6), r.hours, r.hours_reached)
+        for r in report.children
+        if not r.direct
+    }
+
+
+def compare(label: str, run_service, run_hand, describe) -> tuple[float, float]:
+    service_s, report = best(run_service)
+    hand_s, expected = best(run_hand)
+    assert describe(report) == expected, f"{label}: service and hand-written SQL disagree"
+    return service_s, hand_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="PostgreSQL URL (default: a SQLite file in a temp folder)")
     parser.add_argument("--reset", action="store_true", help="drop and recreate the PostgreSQL schema first")
     parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--lessons", type=int, default=50)
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{os.environ['INSTANCE_DIR']}/bench.db"
     load_all()
@@ -185,30 +197,55 @@ def main() -> None:
         else:
             db.Base.metadata.drop_all(db.engine)
         db.Base.metadata.create_all(db.engine)
-        year = 2026
         started = time.perf_counter()
-        city_id, districts = build(args.members, year)
+        city = build(args.members, args.lessons)
         print(f"built in {time.perf_counter() - started:.1f} s ({url.split(':')[0]})")
         admin = User(display_name="管理员", username="bench-admin", password_hash="x")
         admin.grants.append(RoleGrant(role="admin"))
         db.session.add(admin)
         db.session.commit()
-        district_id = districts[len(districts) // 2]
-        results = {}
-        for label, org_id in (("city", city_id), ("district", district_id)):
-            service_s, report = best(lambda org_id=org_id: service.hours_report(org_id, year, admin))
-            hand_s, expected = best(lambda org_id=org_id: hand(org_id, year))
-            assert figures(report) == expected, f"{label}: service and hand-written SQL disagree"
-            results[label] = (service_s, hand_s)
-            kind = db.session.get(Org, org_id).kind
-            print(
-                f"{label} roll-up ({kind}, {len(expected)} children, {report.total.members:,} members, "
-                f"rate {report.total.rate}%): service {service_s:.3f} s, hand-written SQL {hand_s:.3f} s"
+        year = study_year()
+        today = local_now().date()
+        district_id = city.district_ids[len(city.district_ids) // 2]
+        nodes = (("city", city.city_id), ("district", district_id))
+        hours_results = {}
+        for label, org_id in nodes:
+            hours_results[label] = compare(
+                f"hours {label}",
+                lambda org_id=org_id: service.hours_report(org_id, year, admin),
+                lambda org_id=org_id: hand(org_id, year),
+                figures,
             )
-        service_total = sum(s for s, _ in results.values())
-        hand_total = sum(h for _, h in results.values())
-        print(f"total: service {service_total:.3f} s, hand-written SQL {hand_total:.3f} s")
-        print(f"ratio: {service_total / hand_total:.2f}")
+            kind = db.session.get(Org, org_id).kind
+            service_s, hand_s = hours_results[label]
+            print(
+                f"学时 {label} roll-up ({kind}): service {service_s:.3f} s, hand-written SQL {hand_s:.3f} s"
+            )
+        plan = db.session.get(StudyPlan, city.plan_id)
+        lesson_ids = plans.plan_lesson_ids(plan)
+        plan_results = {}
+        for label, org_id in nodes:
+            plan_results[label] = compare(
+                f"plan {label}",
+                lambda org_id=org_id: plans.plan_report(plan, org_id, admin, today),
+                lambda org_id=org_id: plan_hand(plan, org_id, lesson_ids),
+                plan_figures,
+            )
+            report = plans.plan_report(plan, org_id, admin, today)
+            service_s, hand_s = plan_results[label]
+            print(
+                f"plan {label} roll-up ({len(report.children)} children, {report.total.assigned:,} members, "
+                f"{len(lesson_ids)} lessons, rate {report.total.rate}%): "
+                f"service {service_s:.3f} s, hand-written SQL {hand_s:.3f} s"
+            )
+        for name, results in (("学时", hours_results), ("plan", plan_results)):
+            service_total = sum(s for s, _ in results.values())
+            hand_total = sum(h for _, h in results.values())
+            print(f"{name} total: service {service_total:.3f} s, hand-written SQL {hand_total:.3f} s")
+        hours_ratio = sum(s for s, _ in hours_results.values()) / sum(h for _, h in hours_results.values())
+        print(f"学时 ratio: {hours_ratio:.2f}")
+        plan_ratio = sum(s for s, _ in plan_results.values()) / sum(h for _, h in plan_results.values())
+        print(f"ratio: {plan_ratio:.2f}")
 
 
 if __name__ == "__main__":

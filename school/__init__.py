@@ -208,7 +208,7 @@ def configure_templates(app: Flask) -> None:
 
     from school.access import has_role, may_administer_org
     from school.courses.markdown import render as render_markdown
-    from school.formatting import clock, hours, human_size
+    from school.formatting import clock, hours, human_size, local_time
     from school.media.service import size_limit
 
     app.jinja_env.globals.update(
@@ -233,7 +233,7 @@ def configure_templates(app: Flask) -> None:
         employment_names={"working": _l("Working"), "retired": _l("Retired")},
     )
 
-    app.jinja_env.filters.update(filesize=human_size, duration=clock, hours=hours)
+    app.jinja_env.filters.update(filesize=human_size, duration=clock, hours=hours, localtime=local_time)
 
     @app.context_processor
     def upload_limits():
@@ -251,6 +251,7 @@ def configure_templates(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from school.accounts.views import bp as accounts_bp
     from school.api import bp as api_bp
+    from school.comparison.views import bp as comparison_bp
     from school.courses.views import bp as courses_bp
     from school.learning.views import bp as learning_bp
     from school.media.views import bp as media_bp
@@ -277,6 +278,7 @@ def register_blueprints(app: Flask) -> None:
         media_bp,
         search_bp,
         reports_bp,
+        comparison_bp,
         roster_bp,
         plans_bp,
         notifications_bp,
@@ -296,6 +298,8 @@ def register_commands(app: Flask) -> None:
     from school.plans.cli import plans_cli
     from school.search.cli import search_cli
     from school.system.cli import db_cli, doctor
+    from school.warnings.cli import warnings_cli
 
-    for command in (accounts_cli, content_cli, jobs_cli, media_cli, plans_cli, search_cli, db_cli, doctor):
+    commands = (accounts_cli, content_cli, jobs_cli, media_cli, plans_cli, search_cli, warnings_cli)
+    for command in (*commands, db_cli, doctor):
         app.cli.add_command(command)

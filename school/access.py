@@ -74,6 +74,13 @@ def may_administer_org(user, org_id: int | None) -> bool:
     return user.is_authenticated and in_scope(user, org_id)
 
 
+def may_edit_org(user, org_id: int) -> bool:
+    """Admins may change any org; organizers only orgs strictly below their own root(s)."""
+    from school.orgs.service import strictly_inside
+
+    return user.is_authenticated and strictly_inside(user, org_id)
+
+
 def may_view_member(user, member) -> bool:
     """A user sees themself; organizers see members of their subtree; admins everyone."""
     if not user.is_authenticated:

@@ -22,3 +22,12 @@ def human_size(n: float) -> str:
 def hours(value) -> str:
     """学时 as people write it: 0.5, 1, 0.25 (not 0.50)."""
     return format(value.normalize(), "f") if value is not None else "0"
+
+
+def local_time(moment) -> str:
+    """A stored (naive UTC) time as a local "2026-11-27 09:30" in the site's time zone."""
+    if moment is None:
+        return ""
+    from flask_babel import format_datetime
+
+    return format_datetime(moment, "yyyy-MM-dd HH:mm")

@@ -14,4 +14,5 @@ def load_all() -> None:
     import school.orgs.models  # noqa: F401
     import school.plans.models  # noqa: F401
     import school.quizzes.models  # noqa: F401
+    import school.roster.models  # noqa: F401
     import school.warnings.models  # noqa: F401

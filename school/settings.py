@@ -125,6 +125,17 @@ def load() -> dict:
         # Member import (XLSX/CSV): largest file and most member rows an organizer may upload.
         "IMPORT_MAX_BYTES": _int("IMPORT_MAX_BYTES", 5 * 1024 * 1024),
         "IMPORT_MAX_ROWS": _int("IMPORT_MAX_ROWS", 20000),
+        # Offline lessons and meetings (三会一课) may be recorded up to this many days after they were held.
+        "MEETING_MAX_AGE_DAYS": _int("MEETING_MAX_AGE_DAYS", 366),
+        # Report exports with more rows than this are written by the job worker (the page shows
+        # progress, then a download link) instead of during the request; the files are deleted
+        # after EXPORT_KEEP_HOURS.
+        "EXPORT_INLINE_ROWS": _int("EXPORT_INLINE_ROWS", 5000),
+        "EXPORT_KEEP_HOURS": _int("EXPORT_KEEP_HOURS", 24),
         # Paging of lists.
         "PER_PAGE": _int("PER_PAGE", 20),
+        # Show organizers a ranking of a branch's members by 学时 on the comparison page. Discouraged,
+        # so off: personal leaderboards were criticised as formalism (形式主义) and national rules
+        # turn against point rankings; organisations are compared by participation rates instead.
+        "PERSONAL_RANKINGS": _flag("PERSONAL_RANKINGS", False),
     }

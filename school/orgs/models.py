@@ -7,6 +7,7 @@ string range whose order depends on the database collation), and "everything abo
 breadcrumbs and organizers above a node) is the same cheap lookup the other way round.
 """
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -51,3 +52,38 @@ class OrgClosure(Base):
     distance: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (sa.Index("ix_org_closure_descendant", "descendant_id", "ancestor_id"),)
+
+
+EVENT_ACTIONS = ("created", "renamed", "moved", "closed", "reopened")
+
+
+class OrgEvent(Base):
+    """One change to an organisation, kept as history: what changed, by whom, when.
+
+    `details` is JSON with the names as they were then (old/new name or parent), so the history
+    still reads right after later renames.
+    """
+
+    __tablename__ = "org_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("org.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(sa.String(16))
+    details: Mapped[str] = mapped_column(sa.Text, default="{}")
+    by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    by_user = orm.relationship("User", lazy="joined")
+
+    __table_args__ = (
+        sa.Index("ix_org_event_org_at", "org_id", "at"),
+        sa.CheckConstraint(f"action IN {EVENT_ACTIONS!r}", name="action"),
+    )
+
+    @property
+    def data(self) -> dict:
+        try:
+            value = json.loads(self.details or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}

@@ -88,6 +88,7 @@ class Branch:
     code: str | None
     is_branch: bool
     in_subtree: bool
+    closed: bool = False
 
 
 @dataclass
@@ -357,6 +358,8 @@ def _branch(key: str, context: Context) -> tuple[Branch | None, str]:
         return None, _("This branch is outside the organisation you are importing into.")
     if not org.is_branch:
         return None, _("Members must belong to a branch, not to a higher organisation.")
+    if org.closed:
+        return None, _("This branch is closed; choose an open branch.")
     return org, ""
 
 

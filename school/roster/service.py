@@ -41,7 +41,7 @@ def load_context(organizer: User, org: Org, rows: list[importer.SourceRow]) -> i
     by_code: dict[str, importer.Branch] = {}
     by_name: dict[str, list[importer.Branch]] = {}
     for o in orgs.values():
-        branch = importer.Branch(o.id, o.name, o.code, o.is_branch, o.id in inside)
+        branch = importer.Branch(o.id, o.name, o.code, o.is_branch, o.id in inside, o.closed_at is not None)
         if o.code:
             by_code[o.code] = branch
         by_name.setdefault(o.name, []).append(branch)

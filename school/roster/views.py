@@ -1,16 +1,20 @@
-"""Organizer pages for importing members: template, dry run, apply."""
+"""Organizer pages for members: import (template, dry run, apply), and one member at a time (add,
+edit, deactivate, transfer, reset password)."""
 
 import csv
 import io
 
-from flask import Blueprint, Response, current_app, flash, render_template, request
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from school import access, db
+from school.credits.service import quota_for, study_year, year_total
 from school.errors import Invalid
-from school.orgs.service import get_org
-from school.roster import importer, service
+from school.orgs.service import ancestors, get_org, last_study_at, org_options
+from school.roster import importer, members, service
+from school.roster.forms import MemberForm, TransferForm
 
 bp = Blueprint("roster", __name__)
 
@@ -93,3 +97,164 @@ def apply(org_id: int, token: str):
     db.session.commit()
     service.delete_upload(folder, token)
     return render_template("roster/done.html", org=org, summary=summary)
+
+
+# --- one member at a time -----------------------------------------------------------------------
+
+
+def _branch_choices(form_field) -> None:
+    form_field.choices = [SelectChoice(o.id, o.label) for o in org_options(current_user, branches_only=True)]
+
+
+def _member_input(form: MemberForm, org_id: int | None = None) -> members.MemberInput:
+    return members.MemberInput(
+        name=form.name.data or "",
+        phone=form.phone.data or "",
+        org_id=org_id,
+        member_status=form.member_status.data or None,
+        employment=form.employment.data or None,
+        floating=bool(form.floating.data),
+    )
+
+
+@bp.route("/members/new", methods=["GET", "POST"])
+@access.organizer
+def new_member():
+    """Add one member to a branch of my subtree (?org_id= preselects the branch)."""
+    form = MemberForm()
+    _branch_choices(form.org_id)
+    status = 200
+    if request.method == "GET":
+        preset = request.args.get("org_id", "")
+        if preset:  # a foreign or malformed preset is refused, not silently dropped
+            access.require(preset.isdigit() and access.may_administer_org(current_user, int(preset)))
+            form.org_id.data = int(preset)
+    else:
+        try:
+            member = members.add_member(current_user, _member_input(form, form.org_id.data))
+        except Invalid as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            status = 400
+        else:
+            db.session.commit()
+            flash(
+                _(
+                    "%(name)s has been added. Reset their password to give them a first one.",
+                    name=member.display_name,
+                ),
+                "info",
+            )
+            return redirect(url_for("roster.member", user_id=member.id))
+    return render_template("roster/member_form.html", form=form, member=None), status
+
+
+@bp.get("/members/<int:user_id>")
+@access.organizer
+def member(user_id: int):
+    """One member: details, categories, branch trail, transfers, this year's 学时 and actions."""
+    person = members.get_member(current_user, user_id)
+    year = study_year()
+    return render_template(
+        "roster/member.html",
+        member=person,
+        trail=ancestors(person.home_org),
+        transfers=members.transfers_of(person),
+        year=year,
+        hours=year_total(person.id, year),
+        quota=quota_for(person),
+        last_study=last_study_at(person.id),
+        may_manage=members.may_manage(current_user, person),
+    )
+
+
+@bp.route("/members/<int:user_id>/edit", methods=["GET", "POST"])
+@access.organizer
+def edit_member(user_id: int):
+    """Change a member's name, phone and categories."""
+    person = members.get_member(current_user, user_id)
+    members.check_may_manage(current_user, person)
+    if request.method == "POST":
+        form = MemberForm()
+    else:
+        form = MemberForm(
+            data={
+                "name": person.display_name,
+                "phone": person.phone or "",
+                "member_status": person.member_status or "",
+                "employment": person.employment or "",
+                "floating": person.floating,
+            }
+        )
+    status = 200
+    if request.method == "POST":
+        try:
+            members.update_member(current_user, person, _member_input(form))
+        except Invalid as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            status = 400
+            person = members.get_member(current_user, user_id)
+        else:
+            db.session.commit()
+            flash(_("Saved."), "info")
+            return redirect(url_for("roster.member", user_id=person.id))
+    return render_template("roster/member_form.html", form=form, member=person), status
+
+
+@bp.post("/members/<int:user_id>/deactivate", defaults={"active": False})
+@bp.post("/members/<int:user_id>/reactivate", defaults={"active": True})
+@access.organizer
+def set_active(user_id: int, active: bool):
+    """Deactivate a member (signed out at their next request) or reactivate them."""
+    person = members.get_member(current_user, user_id)
+    try:
+        members.set_member_active(current_user, person, active)
+    except Invalid as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        if active:
+            flash(_("%(name)s is active again.", name=person.display_name), "info")
+        else:
+            flash(_("%(name)s has been deactivated and signed out.", name=person.display_name), "info")
+    return redirect(url_for("roster.member", user_id=user_id))
+
+
+@bp.route("/members/<int:user_id>/transfer", methods=["GET", "POST"])
+@access.organizer
+def transfer(user_id: int):
+    """Transfer a member to another branch; their study record and 学时 go with them."""
+    person = members.get_member(current_user, user_id)
+    members.check_may_manage(current_user, person)
+    form = TransferForm()
+    status = 200
+    if request.method == "POST":
+        try:
+            members.transfer_member(current_user, person, form.org_id.data, form.reason.data, db.utcnow())
+        except Invalid as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            status = 400
+            person = members.get_member(current_user, user_id)
+        else:
+            db.session.commit()
+            flash(
+                _("%(name)s now belongs to %(org)s.", name=person.display_name, org=person.home_org.name),
+                "info",
+            )
+            return redirect(url_for("roster.member", user_id=user_id))
+    _branch_choices(form.org_id)
+    form.org_id.choices = [c for c in form.org_id.choices if c.value != person.home_org_id]
+    return render_template("roster/transfer.html", form=form, member=person), status
+
+
+@bp.post("/members/<int:user_id>/reset-password")
+@access.organizer
+def reset_password(user_id: int):
+    """Give a member a temporary password, shown once on this page (never flashed into the cookie)."""
+    person = members.get_member(current_user, user_id)
+    password = members.reset_password(current_user, person)
+    db.session.commit()
+    return render_template("roster/password.html", member=person, password=password)

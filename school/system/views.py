@@ -20,8 +20,25 @@ def home():
     return render_template(
         "home.html",
         top=[(org, orgs.member_count(org)) for org in top],
+        alerts=organizer_alerts(current_user) if top else None,
         study=study,
     )
+
+
+def organizer_alerts(user) -> dict | None:
+    """防瘫预警 on the organizer's home: counts per level and the worst few, or None when calm."""
+    from school.warnings import service as warnings
+
+    counts = warnings.counts_by_level(user)
+    if not any(counts.values()):
+        return None
+    worst = db.session.scalars(warnings.warnings_stmt(user).limit(3)).all()
+    return {
+        "counts": counts,
+        "worst": worst,
+        "level_names": warnings.LEVEL_NAMES,
+        "rule_names": warnings.RULE_NAMES,
+    }
 
 
 def member_home(user) -> dict:

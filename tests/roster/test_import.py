@@ -411,3 +411,11 @@ def test_members_cannot_open_the_import(client, tree):
     make_user(tree["branch_a1"], phone="13800000005")
     sign_in(client, "13800000005")
     assert client.get(f"/orgs/{tree['branch_a1'].id}/import").status_code == 403
+
+
+def test_a_row_placing_a_member_in_a_closed_branch_is_rejected(zh, tree):
+    tree["branch_a2"].closed_at = db.utcnow()
+    db.session.commit()
+    plan = _plan(tree, xlsx([["赵六", "13800004444", "a街道第2支部", "", "", ""]]))
+    assert [r.action for r in plan.rows] == ["reject"]
+    assert "撤销" in plan.rows[0].reason or "关闭" in plan.rows[0].reason
