@@ -25,8 +25,13 @@ def study_year() -> int:
     return local_now().year
 
 
-def credit_once(user_id: int, amount, source: str, ref_key: str, title: str = "") -> bool:
+def credit_once(
+    user_id: int, amount, source: str, ref_key: str, title: str = "", year: int | None = None
+) -> bool:
     """Write a credit for `ref_key` unless the user already has one; True when written.
+
+    `year`: the study year it counts for when that is not this year (a meeting held in December
+    and recorded in January counts for December's year).
 
     Safe against two processes crediting the same thing at once: the unique (user, ref_key)
     constraint keeps one, the other insert is ignored.
@@ -43,7 +48,7 @@ def credit_once(user_id: int, amount, source: str, ref_key: str, title: str = ""
         CreditEntry.__table__,
         {
             "user_id": user_id,
-            "year": study_year(),
+            "year": year or study_year(),
             "amount": amount,
             "source": source,
             "ref_key": ref_key,

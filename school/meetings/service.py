@@ -139,8 +139,9 @@ def _roster_stmt(org_id: int) -> sa.Select:
     return sa.select(User).where(User.home_org_id.in_(subtree_ids(org_id)), User.active.is_(True))
 
 
-def roster(org_id: int, limit: int = ROSTER_MAX) -> list[User] | None:
+def roster(org_id: int, limit: int | None = None) -> list[User] | None:
     """Active members of org_id's subtree by name, or None when there are more than limit."""
+    limit = limit or ROSTER_MAX
     stmt = _roster_stmt(org_id).order_by(User.display_name, User.id).limit(limit + 1)
     people = list(db.session.scalars(stmt))
     return None if len(people) > limit else people
@@ -261,7 +262,9 @@ def _credit(meeting: Meeting, rows: list[MeetingAttendance]) -> None:
     for row in rows:
         key = ref_key(meeting.id, row.user_id, row.rounds)
         row.rounds += 1
-        credits.credit_once(row.user_id, meeting.hours, "offline", key, meeting.topic)
+        credits.credit_once(
+            row.user_id, meeting.hours, "offline", key, meeting.topic, year=meeting.held_on.year
+        )
         keys[(row.user_id, key)] = row
     for chunk in _chunks(list(keys)):
         stmt = sa.select(CreditEntry.id, CreditEntry.user_id, CreditEntry.ref_key).where(
@@ -533,16 +536,15 @@ def history(meeting: Meeting) -> list[HistoryLine]:
     return [HistoryLine(e, names.get(e.user_id, "")) for e in entries]
 
 
-def roster_choices(meeting_org_id: int, meeting: Meeting | None = None) -> list[User] | None:
-    """People to tick: the org's roster, plus those already present (who may have moved since)."""
-    people = roster(meeting_org_id)
-    if meeting is None:
-        return people
-    extra = [r.user for r in present(meeting)]
-    if people is None:
-        return None
-    ids = {u.id for u in people}
-    return sorted(people + [u for u in extra if u.id not in ids], key=lambda u: (u.display_name, u.id))
+def roster_choices(org_id: int, meeting: Meeting | None = None) -> tuple[list[User], bool]:
+    """People to tick: the org's roster plus those already present (who may have moved since), and
+    whether the roster is complete (False when too large to list: then only those present)."""
+    people = roster(org_id)
+    extra = [r.user for r in present(meeting)] if meeting is not None else []
+    complete = people is not None
+    ids = {u.id for u in people or []}
+    merged = (people or []) + [u for u in extra if u.id not in ids]
+    return sorted(merged, key=lambda u: (u.display_name, u.id)), complete
 
 
 def published_lessons() -> list[Lesson]:

@@ -99,7 +99,8 @@ def index():
     )
 
 
-def _render_form(form, org, people, ticked, problems, status, meeting=None, lesson=None):
+def _render_form(form, org, ticked, problems, status, meeting=None, lesson=None):
+    people, complete = service.roster_choices(org.id, meeting)
     template = "meetings/group_viewing.html" if lesson is not None else "meetings/form.html"
     media = lesson.media if lesson is not None and lesson.media is not None else None
     return render_template(
@@ -107,6 +108,7 @@ def _render_form(form, org, people, ticked, problems, status, meeting=None, less
         form=form,
         org=org,
         people=people,
+        complete=complete,
         ticked=ticked,
         problems=problems,
         meeting=meeting,
@@ -153,7 +155,7 @@ def _record(org, lesson):
             form.hours.data = service.default_hours(lesson)
         else:
             form.hours.data = "1"
-        return _render_form(form, org, service.roster_choices(org.id), set(), [], 200, lesson=lesson)
+        return _render_form(form, org, set(), [], 200, lesson=lesson)
     try:
         meeting = service.record_meeting(
             current_user,
@@ -166,9 +168,7 @@ def _record(org, lesson):
         )
     except Invalid as error:
         problems = explain(error)
-        return _render_form(
-            form, org, service.roster_choices(org.id), _ticked(), problems, 400, lesson=lesson
-        )
+        return _render_form(form, org, _ticked(), problems, 400, lesson=lesson)
     db.session.commit()
     flash(_("Saved. Each attendee was credited %(h)s study hours.", h=hours_text(meeting.hours)), "info")
     return redirect(url_for("meetings.show", meeting_id=meeting.id))
@@ -216,8 +216,7 @@ def edit(meeting_id: int):
                 "hours": hours_text(meeting.hours),
             }
         )
-        people = service.roster_choices(meeting.org_id, meeting)
-        return _render_form(form, meeting.org, people, present_ids, [], 200, meeting=meeting)
+        return _render_form(form, meeting.org, present_ids, [], 200, meeting=meeting)
     form = MeetingForm()
     try:
         service.update_meeting(
@@ -226,8 +225,7 @@ def edit(meeting_id: int):
     except Invalid as error:
         problems = explain(error)
         meeting = service.get_meeting(current_user, meeting_id)
-        people = service.roster_choices(meeting.org_id, meeting)
-        return _render_form(form, meeting.org, people, _ticked(), problems, 400, meeting=meeting)
+        return _render_form(form, meeting.org, _ticked(), problems, 400, meeting=meeting)
     db.session.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("meetings.show", meeting_id=meeting.id))

@@ -458,7 +458,7 @@ def test_personal_ranking_is_off_by_default(client, tree, extra):
     sign_in(client, "org-a")
     query = f"?org_id={tree['branch_a1']}{extra}"
     html = client.get("/compare" + query).get_data(as_text=True)
-    assert "一支0" not in html and "按学时" not in html
+    assert "一支0" not in html and "党员学时排序" not in html
     assert "一支0" not in client.get("/compare.csv" + query).data.decode("utf-8-sig")
 
 
@@ -466,6 +466,7 @@ def test_personal_ranking_when_turned_on_lists_a_branch_by_hours(client, tree, m
     monkeypatch.setitem(client.application.config, "PERSONAL_RANKINGS", True)
     sign_in(client, "org-a")
     html = client.get(f"/compare?org_id={tree['branch_a1']}").get_data(as_text=True)
+    assert "党员学时排序" in html
     rows = [r for r in page_rows(html) if len(r) == 2]
     assert rows[1] == ["一支0", "3.00"]  # most hours first, no rank number
     assert sorted(r[0] for r in rows[1:]) == [f"一支{n}" for n in range(6)]

@@ -221,3 +221,14 @@ def test_history_lists_credits_and_reversals_in_order(app, client, recorded):
         lines = service.history(db.session.get(Meeting, meeting.id))
         assert [(line.member, line.entry.amount) for line in lines][-1] == (c.display_name, Decimal("-1.50"))
         assert len(lines) == 4
+
+
+def test_a_roster_too_large_to_list_still_shows_those_present_for_correction(client, recorded, monkeypatch):
+    meeting, (a, b, c) = recorded
+    monkeypatch.setattr(service, "ROSTER_MAX", 2)
+    html = client.get(f"/meetings/new?org_id={meeting.org_id}").get_data(as_text=True)
+    assert "无法在此逐一列出" in html and 'name="attendees"' not in html
+    html = client.get(f"/meetings/{meeting.id}/edit").get_data(as_text=True)
+    assert "无法在此逐一列出" in html and html.count('name="attendees"') == 3
+    assert post_edit(client, meeting.id, [a, b], reason="请假").status_code == 302
+    assert total(c) == 0

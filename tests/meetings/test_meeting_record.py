@@ -4,11 +4,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from school import db
 from school.meetings.models import Meeting, MeetingAttendance
 from tests.conftest import sign_in
-from tests.factories import make_tree, make_user
+from tests.factories import make_org, make_tree, make_user
 from tests.meetings.meeting_data import (
     FUTURE,
     YESTERDAY,
@@ -258,3 +259,17 @@ def test_home_and_org_pages_link_to_meetings(app, client, tree):
     assert "/meetings" in client.get("/").get_data(as_text=True)
     html = client.get(f"/orgs/{tree['branch_a1'].id}").get_data(as_text=True)
     assert f"/meetings?org_id={tree['branch_a1'].id}" in html
+
+
+def test_a_meeting_recorded_in_january_counts_for_the_year_it_was_held(app):
+    from decimal import Decimal
+
+    from school.credits.models import CreditEntry
+    from school.credits.service import credit_once
+
+    member = make_user(make_org())
+    with app.app_context():
+        credit_once(member.id, Decimal("1"), "offline", "offline:99:1:0", "支部党员大会", year=2025)
+        db.session.commit()
+    entry = db.session.scalar(sa.select(CreditEntry).where(CreditEntry.user_id == member.id))
+    assert entry.year == 2025
