@@ -70,6 +70,8 @@ def main() -> int:
         shoot(page, "", out, "org-district-home")
         shoot(page, "/members", out, "org-district-members")
         shoot(page, org_link, out, "org-district-org")
+        for path in ("/warnings", "/compare", "/meetings", "/reports/hours", "/reports/courses", "/plans"):
+            shoot(page, path, out, "org-district-" + path.strip("/").replace("/", "-"))
         context.close()
 
         context, page = tab()

@@ -49,6 +49,24 @@ class Conflict(SchoolError):
     code = "conflict"
 
 
+def commit_or_explain(action):
+    """Run a form's service call: commit and return (True, its result), or, when the service
+    refuses with Invalid, roll back, flash its reason and return (False, None) — the view then
+    shows the form again with status 400 and nothing half-saved."""
+    from flask import flash
+
+    from school import db
+
+    try:
+        result = action()
+    except Invalid as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return False, None
+    db.session.commit()
+    return True, result
+
+
 class Throttled(SchoolError):
     status = 429
     code = "throttled"

@@ -162,7 +162,7 @@ def test_organizer_member_list_fits_phone(page):
     assert page_width(page) <= PHONE["width"]
 
     page.fill("#q", name)
-    submit(page, "form.searchbar button[type=submit]")
+    submit(page, "form[role=search] button[type=submit]")
     assert "q=" in page.url
 
     names = items.locator(".name").all_inner_texts()

@@ -74,5 +74,5 @@ def test_api_and_exports_refuse_a_foreign_org_id(app, client, setup):
         response = client.get(url)
         assert response.status_code == 403, url
         assert SECRET not in response.get_data(as_text=True)
-    for url in (f"/reports/hours?org_id=abc", "/reports/hours?org_id=-1", "/reports/hours?org_id=99999999"):
+    for url in ("/reports/hours?org_id=abc", "/reports/hours?org_id=-1", "/reports/hours?org_id=99999999"):
         assert client.get(url).status_code in (400, 403, 404), url

@@ -16,7 +16,7 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from school.courses.models import Course, Lesson
 from school.credits.models import CreditEntry
 from school.errors import Conflict
 from school.learning.models import LessonProgress
+from school.meetings.models import Meeting
 from school.orgs import service as orgs
 from school.orgs.models import Org
 from school.plans.models import PlanItem, StudyPlan
@@ -279,6 +280,9 @@ def build_city(
     db.session.commit()
     _insert(Attempt.__table__, attempts, tick, "attempts")
     db.session.commit()
+    meetings = _meetings(branch_ids, dormant, rng, now)
+    _insert(Meeting.__table__, meetings, tick, "meetings")
+    db.session.commit()
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
@@ -298,8 +302,36 @@ def build_city(
             "progress": len(progress),
             "ledger": len(ledger),
             "attempts": len(attempts),
+            "meetings": len(meetings),
         },
     )
+
+
+def _meetings(branch_ids: list[int], dormant: set[int], rng: random.Random, now: datetime) -> list[dict]:
+    """Party lessons (党课) held last quarter and, most of them, this quarter too; none in dormant
+    branches, so the "no offline lesson" warning fires where study has stopped, not everywhere."""
+    today = now.date()
+    this_quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    last_quarter = (this_quarter - timedelta(days=80)).replace(day=1)
+    rows = []
+    for branch_id in branch_ids:
+        if branch_id in dormant:
+            continue
+        days = [last_quarter + timedelta(days=rng.randrange(80))]
+        if rng.random() < 0.9 and today > this_quarter:
+            days.append(this_quarter + timedelta(days=rng.randrange((today - this_quarter).days)))
+        for held_on in days:
+            rows.append(
+                {
+                    "org_id": branch_id,
+                    "kind": "lecture",
+                    "held_on": held_on,
+                    "topic": "专题党课：学习贯彻党的二十大精神",
+                    "lecturer": "支部书记",
+                    "hours": Decimal("1"),
+                }
+            )
+    return rows
 
 
 def _study(people, all_lessons, plan_lessons, dormant, engagement, rng, now, tick):

@@ -9,7 +9,7 @@ from flask_login import current_user
 from school import access, db
 from school.courses import service
 from school.courses.forms import CourseForm, LecturerForm, LessonForm, NewCourseForm, NewLessonForm
-from school.errors import Invalid
+from school.errors import Invalid, commit_or_explain
 from school.formatting import hours
 from school.pagination import page_number, paginate
 
@@ -31,13 +31,8 @@ def editable_lesson(lesson_id: int):
 def apply_or_explain(change, done_message) -> None:
     """Run a change and commit it with a note, or roll back and show why it was refused; either
     way the lecturer stays in the editor."""
-    try:
-        change()
-    except Invalid as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    saved, _result = commit_or_explain(change)
+    if saved:
         flash(done_message(), "info")
 
 
@@ -80,14 +75,12 @@ def edit_course(course_id: int):
     status = 200
     if request.method == "POST":
         if form.validate():
-            try:
-                service.update_course(course, form.title.data, form.description.data, form.tags.data)
-            except Invalid as error:
-                db.session.rollback()
-                flash(error.message, "error")
+            saved, _result = commit_or_explain(
+                lambda: service.update_course(course, form.title.data, form.description.data, form.tags.data)
+            )
+            if not saved:
                 status = 400
             else:
-                db.session.commit()
                 flash(_("Saved."), "info")
                 return redirect(url_for("courses.edit_course", course_id=course.id))
         else:

@@ -40,6 +40,8 @@ class CreditEntry(Base):
         sa.Index("ix_credit_entry_user_year", "user_id", "year"),
         # Covers the yearly roll-ups (reports sum a year's entries per user without the table).
         sa.Index("ix_credit_entry_year_user", "year", "user_id", "amount", "created_at"),
+        # Covers credits in a date range (plan 学时, comparison periods, weekly trends, 防瘫预警).
+        sa.Index("ix_credit_entry_created", "created_at", "user_id", "amount"),
         sa.CheckConstraint(f"source IN {SOURCES!r}", name="source"),
         sa.CheckConstraint("amount >= -1000 AND amount <= 1000", name="amount_range"),
     )

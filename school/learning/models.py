@@ -34,6 +34,16 @@ class LessonProgress(Base):
     __table_args__ = (
         sa.UniqueConstraint("user_id", "lesson_id", name="one_per_lesson"),
         sa.Index("ix_lesson_progress_user_updated", "user_id", "updated_at"),
+        # Covers the plan and course roll-ups (per lesson, per member) without reading the rows.
+        sa.Index(
+            "ix_lesson_progress_report",
+            "lesson_id",
+            "user_id",
+            "completed_at",
+            "covered_seconds",
+            "duration",
+            "updated_at",
+        ),
     )
 
     @property

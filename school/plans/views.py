@@ -10,7 +10,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from school import access, db
-from school.errors import Invalid
+from school.errors import commit_or_explain
 from school.orgs import service as orgs
 from school.pagination import page_number, paginate
 from school.plans import service
@@ -90,13 +90,9 @@ def plan_form_data(plan) -> dict:
 
 def save_or_explain(form: PlanForm, org_id: int, plan=None):
     """Save the plan and go to its page, or roll back and show the form again with the reason."""
-    try:
-        saved = service.save_plan(current_user, org_id, plan_input(form), plan)
-    except Invalid as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    ok, saved = commit_or_explain(lambda: service.save_plan(current_user, org_id, plan_input(form), plan))
+    if not ok:
         return None
-    db.session.commit()
     flash(_("Saved."), "info")
     return redirect(url_for("plans.show", plan_id=saved.id))
 

@@ -7,7 +7,7 @@ from werkzeug.datastructures import MultiDict
 
 from school import access, db
 from school.courses import service as courses
-from school.errors import Invalid, NotFound
+from school.errors import NotFound, commit_or_explain
 from school.quizzes import service
 from school.quizzes.models import KINDS
 
@@ -161,14 +161,12 @@ def _edit_question(course, question):
     data = _question_form_data(question)
     if request.method == "POST":
         data = request.form
-        try:
-            service.save_question(course, service.question_from_form(course, request.form), question)
-        except Invalid as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        saved, _result = commit_or_explain(
+            lambda: service.save_question(course, service.question_from_form(course, request.form), question)
+        )
+        if not saved:
             status = 400
         else:
-            db.session.commit()
             flash(_("Question saved."), "info")
             if request.form.get("next") == "new":
                 return redirect(url_for("quizzes.new_question", course_id=course.id))
@@ -218,8 +216,8 @@ def lesson_settings(lesson_id: int):
     status = 200
     if request.method == "POST":
         form = request.form
-        try:
-            service.set_quiz_settings(
+        saved, _result = commit_or_explain(
+            lambda: service.set_quiz_settings(
                 lesson,
                 form.get("enabled") == "1",
                 form.get("question_count", ""),
@@ -228,12 +226,10 @@ def lesson_settings(lesson_id: int):
                 form.get("grading", ""),
                 form.get("time_limit_minutes", ""),
             )
-        except Invalid as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        )
+        if not saved:
             status = 400
         else:
-            db.session.commit()
             flash(_("Quiz settings saved."), "info")
             return redirect(url_for("quizzes.lesson_settings", lesson_id=lesson.id))
     return render_template(

@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 
 from school import access, db
 from school.credits.service import quota_for, study_year, year_total
-from school.errors import Invalid
+from school.errors import Invalid, commit_or_explain
 from school.orgs.service import ancestors, get_org, last_study_at, org_options
 from school.roster import importer, members, service
 from school.roster.forms import MemberForm, TransferForm
@@ -130,14 +130,12 @@ def new_member():
             access.require(preset.isdigit() and access.may_administer_org(current_user, int(preset)))
             form.org_id.data = int(preset)
     else:
-        try:
-            member = members.add_member(current_user, _member_input(form, form.org_id.data))
-        except Invalid as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        saved, member = commit_or_explain(
+            lambda: members.add_member(current_user, _member_input(form, form.org_id.data))
+        )
+        if not saved:
             status = 400
         else:
-            db.session.commit()
             flash(
                 _(
                     "%(name)s has been added. Reset their password to give them a first one.",
@@ -188,15 +186,13 @@ def edit_member(user_id: int):
         )
     status = 200
     if request.method == "POST":
-        try:
-            members.update_member(current_user, person, _member_input(form))
-        except Invalid as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        saved, _result = commit_or_explain(
+            lambda: members.update_member(current_user, person, _member_input(form))
+        )
+        if not saved:
             status = 400
             person = members.get_member(current_user, user_id)
         else:
-            db.session.commit()
             flash(_("Saved."), "info")
             return redirect(url_for("roster.member", user_id=person.id))
     return render_template("roster/member_form.html", form=form, member=person), status
@@ -208,13 +204,8 @@ def edit_member(user_id: int):
 def set_active(user_id: int, active: bool):
     """Deactivate a member (signed out at their next request) or reactivate them."""
     person = members.get_member(current_user, user_id)
-    try:
-        members.set_member_active(current_user, person, active)
-    except Invalid as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    saved, _result = commit_or_explain(lambda: members.set_member_active(current_user, person, active))
+    if saved:
         if active:
             flash(_("%(name)s is active again.", name=person.display_name), "info")
         else:
@@ -231,15 +222,15 @@ def transfer(user_id: int):
     form = TransferForm()
     status = 200
     if request.method == "POST":
-        try:
-            members.transfer_member(current_user, person, form.org_id.data, form.reason.data, db.utcnow())
-        except Invalid as error:
-            db.session.rollback()
-            flash(error.message, "error")
+        saved, _result = commit_or_explain(
+            lambda: members.transfer_member(
+                current_user, person, form.org_id.data, form.reason.data, db.utcnow()
+            )
+        )
+        if not saved:
             status = 400
             person = members.get_member(current_user, user_id)
         else:
-            db.session.commit()
             flash(
                 _("%(name)s now belongs to %(org)s.", name=person.display_name, org=person.home_org.name),
                 "info",

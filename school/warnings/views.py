@@ -6,7 +6,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from school import access, db
-from school.errors import Invalid
+from school.errors import Invalid, commit_or_explain
 from school.orgs import service as orgs
 from school.pagination import page_number, paginate
 from school.warnings import service
@@ -67,16 +67,13 @@ def show(warning_id: int):
     form = AcknowledgeForm()
     status = 200
     if request.method == "POST":
-        try:
-            service.acknowledge(warning, current_user, form.note.data, db.utcnow())
-        except Invalid as error:
-            db.session.rollback()
-            flash(error.message, "error")
-            status = 400
-        else:
-            db.session.commit()
+        saved, _result = commit_or_explain(
+            lambda: service.acknowledge(warning, current_user, form.note.data, db.utcnow())
+        )
+        if saved:
             flash(_("Acknowledged."), "info")
             return redirect(url_for("warnings.show", warning_id=warning.id))
+        status = 400
         warning = service.get_warning(current_user, warning_id)
     return (
         render_template(
@@ -116,13 +113,9 @@ def _save_rule(form: RuleForm, rule=None):
         red_after_days=form.red_after_days.data or "",
         enabled=bool(form.enabled.data),
     )
-    try:
-        service.save_rule(data, rule, db.utcnow())
-    except Invalid as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    saved, _result = commit_or_explain(lambda: service.save_rule(data, rule, db.utcnow()))
+    if not saved:
         return None
-    db.session.commit()
     flash(_("Saved. The next evaluation uses it."), "info")
     return redirect(url_for("warnings.rules"))
 

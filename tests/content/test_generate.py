@@ -86,3 +86,26 @@ def test_command_generates_then_refuses_a_second_time(app):
     assert "60 members" in first.output and "gen-organizer-city" in first.output
     second = runner.invoke(args=args)
     assert second.exit_code != 0 and "already" in second.output
+
+
+def test_warnings_are_raised_on_the_dormant_branches_and_escalate_while_it_lasts(app, city):
+    from school.warnings import service as warnings
+    from school.warnings.models import OrgWarning
+
+    with app.app_context():
+        now = db.utcnow()
+        warnings.evaluate(now, now.date())
+        db.session.commit()
+        stopped = {
+            w.org_id: w
+            for w in db.session.scalars(sa.select(OrgWarning))
+            if w.rule.kind in ("inactive_share", "no_offline_lesson")
+        }
+        assert set(city.dormant_branch_ids) <= set(stopped)
+        warnings.evaluate(now + timedelta(days=15), (now + timedelta(days=15)).date())
+        db.session.commit()
+        db.session.expire_all()
+        dormant = db.session.scalars(
+            sa.select(OrgWarning).where(OrgWarning.org_id.in_(city.dormant_branch_ids))
+        ).all()
+        assert dormant and {w.level for w in dormant} == {"orange"}
