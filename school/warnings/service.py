@@ -13,7 +13,6 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from school import db
 from school.accounts.models import RoleGrant, User
@@ -25,6 +24,7 @@ from school.orgs.models import KINDS, Org, OrgClosure
 from school.warnings.models import LEVELS, RULE_KINDS, OrgWarning, WarningEvent, WarningRule
 
 ONE_DECIMAL = Decimal("0.1")
+EVALUATION_LOCK = 7_404_2026  # PostgreSQL advisory lock key: one evaluation at a time
 
 RULE_NAMES = {
     "inactive_share": _l("Members who stopped studying"),
@@ -354,6 +354,10 @@ def evaluate(now: datetime | None = None, today: date | None = None) -> Outcome:
 
     now = now or db.utcnow()
     today = today or local_now().date()
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One evaluation at a time (nightly task, admin button, CLI), so warnings can be added
+        # without a savepoint each; SQLite's write transactions already queue (BEGIN IMMEDIATE).
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVALUATION_LOCK})
     ensure_default_rules()
     outcome = Outcome()
     current = {
@@ -369,9 +373,7 @@ def evaluate(now: datetime | None = None, today: date | None = None) -> Outcome:
             seen.add(key)
             warning = current.get(key)
             if warning is None:
-                warning = _raise(rule, found, key, now)
-                if warning is not None:
-                    outcome.raised.append(warning)
+                outcome.raised.append(_raise(rule, found, key, now))
                 continue
             warning.value, warning.members, warning.checked_at = found.value, found.members, now
             level = level_after(rule, warning.raised_at, now)
@@ -390,12 +392,11 @@ def evaluate(now: datetime | None = None, today: date | None = None) -> Outcome:
             _event(warning, "resolved", now)
             outcome.resolved.append(warning)
     db.session.flush()
-    for warning in outcome.raised + outcome.escalated:
-        notify(warning)
+    notify(outcome.raised + outcome.escalated)
     return outcome
 
 
-def _raise(rule: WarningRule, found: Finding, key: str, now: datetime) -> OrgWarning | None:
+def _raise(rule: WarningRule, found: Finding, key: str, now: datetime) -> OrgWarning:
     warning = OrgWarning(
         rule=rule,
         org_id=found.org_id,
@@ -408,42 +409,47 @@ def _raise(rule: WarningRule, found: Finding, key: str, now: datetime) -> OrgWar
         raised_at=now,
         checked_at=now,
     )
-    try:
-        with db.session.begin_nested():  # another evaluation may have raised it meanwhile
-            db.session.add(warning)
-            _event(warning, "raised", now)
-    except IntegrityError:
-        return None
+    db.session.add(warning)
+    _event(warning, "raised", now)
     return warning
 
 
-def notify(warning: OrgWarning) -> None:
-    """Tell the organizers of the organisation and of its parent, once per warning and level."""
+def notify(warnings: list[OrgWarning]) -> None:
+    """Tell the organizers of each warning's organisation and of its parent, once per warning and
+    level (the city sees its thousands of branches on its pages, not in its inbox)."""
     from school.notifications.service import send
 
-    org = warning.org
-    org_ids = [org.id] + ([org.parent_id] if org.parent_id else [])
-    people = db.session.scalars(
-        sa.select(User)
-        .join(RoleGrant, RoleGrant.user_id == User.id)
-        .where(RoleGrant.role == "organizer", RoleGrant.org_id.in_(org_ids), User.active.is_(True))
-        .distinct()
+    if not warnings:
+        return
+    orgs_found = db.session.execute(
+        sa.select(Org.id, Org.parent_id, Org.name).where(Org.id.in_({w.org_id for w in warnings}))
+    ).all()
+    parents = {org_id: parent_id for org_id, parent_id, _name in orgs_found}
+    names = {org_id: name for org_id, _parent, name in orgs_found}
+    wanted = set(parents) | {p for p in parents.values() if p}
+    organizers: dict[int, list[User]] = {}
+    rows = db.session.execute(
+        sa.select(RoleGrant.org_id, User)
+        .join(User, RoleGrant.user_id == User.id)
+        .where(RoleGrant.role == "organizer", RoleGrant.org_id.in_(wanted), User.active.is_(True))
     )
-    title = _(
-        "%(level)s warning: %(org)s — %(rule)s",
-        level=LEVEL_NAMES[warning.level],
-        org=org.name,
-        rule=RULE_NAMES[warning.rule.kind],
-    )
-    for person in people:
-        send(
-            person,
-            "warning",
-            title,
-            describe(warning),
-            f"/warnings/{warning.id}",
-            key=f"warning:{warning.id}:{warning.level}",
+    for org_id, person in rows:
+        organizers.setdefault(org_id, []).append(person)
+    for warning in warnings:
+        people = {
+            p.id: p for o in (warning.org_id, parents.get(warning.org_id)) for p in organizers.get(o, [])
+        }
+        if not people:
+            continue
+        title = _(
+            "%(level)s warning: %(org)s — %(rule)s",
+            level=LEVEL_NAMES[warning.level],
+            org=names[warning.org_id],
+            rule=RULE_NAMES[warning.rule.kind],
         )
+        body, url = describe(warning), f"/warnings/{warning.id}"
+        for person in people.values():
+            send(person, "warning", title, body, url, key=f"warning:{warning.id}:{warning.level}")
 
 
 # ---- reading and acknowledging -------------------------------------------------------------------

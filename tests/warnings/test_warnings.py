@@ -390,3 +390,32 @@ def test_checked_period_starts_this_quarter_after_the_grace_days():
     assert service.checked_period_start(date(2026, 10, 5), 30) == date(2026, 7, 1)
     assert service.checked_period_start(date(2027, 1, 31), 30) == date(2027, 1, 1)
     assert service.checked_period_start(date(2027, 1, 30), 30) == date(2026, 10, 1)
+
+
+def test_two_evaluations_at_once_raise_each_warning_once(app, tree):
+    import threading
+
+    only_rule(days=30, threshold=Decimal("50"))
+    for name in ("branch_a1", "branch_a2", "branch_b1"):
+        members(tree[name], 3)
+    later = db.utcnow() + timedelta(days=40)
+    errors = []
+
+    def evaluate():
+        try:
+            with app.app_context():
+                service.evaluate(later, later.date())
+                db.session.commit()
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            db.session.remove()
+
+    threads = [threading.Thread(target=evaluate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(open_warnings()) == 3
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WarningEvent)) == 3
