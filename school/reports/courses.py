@@ -250,7 +250,7 @@ def course_tables(report: CourseReport) -> list[Table]:
         _("Lesson"),
         _("Started"),
         _("Completed"),
-        _("Completed (% of members)"),
+        _("Completed (share of members, %)"),
         _("Average coverage (%)"),
         _("Quiz taken"),
         _("Quiz passed"),

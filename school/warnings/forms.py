@@ -24,7 +24,7 @@ class RuleForm(FlaskForm):
         validate_choice=False,
     )
     days = StringField(_l("Days (no study in N days; grace days into a quarter)"))
-    threshold = StringField(_l("Limit (% of members, or points behind)"))
+    threshold = StringField(_l("Limit (percent of members, or points behind)"))
     min_members = StringField(_l("Only organisations with at least this many members"))
     orange_after_days = StringField(_l("Orange after (days the condition lasts)"))
     red_after_days = StringField(_l("Red after (days the condition lasts)"))

@@ -191,3 +191,13 @@ def db_org():
     from school.orgs.models import Org
 
     return Org
+
+
+def test_weeks_without_any_study_say_so_instead_of_an_empty_chart(app, client):
+    with app.app_context():
+        t = make_tree()
+        make_user(org=t["branch_a1"])
+        make_organizer(t["city"], username="org-quiet")
+    sign_in(client, "org-quiet")
+    html = client.get("/reports/hours").get_data(as_text=True)
+    assert "这几周还没有数据" in html and 'aria-labelledby="week-title"' not in html
