@@ -380,6 +380,15 @@ def record_meeting(
     return meeting
 
 
+def _lock(meeting: Meeting) -> None:
+    """Re-read the meeting and its attendance under a row lock, so two organizers correcting it at
+    once take turns (PostgreSQL; SQLite writers already queue) instead of one failing on the
+    unique (meeting, member) row the other has just added."""
+    db.session.execute(sa.select(Meeting.id).where(Meeting.id == meeting.id).with_for_update())
+    db.session.refresh(meeting)  # as committed by whoever held the lock before us
+    db.session.expire(meeting, ["attendances"])
+
+
 def update_meeting(by_user: User, meeting: Meeting, data: MeetingInput, *, on: date, config: Mapping) -> None:
     """Change a meeting: fields, who attended and the hours; credit taken back is reversed, with data.reason.
 
@@ -388,6 +397,7 @@ def update_meeting(by_user: User, meeting: Meeting, data: MeetingInput, *, on: d
     """
     if not in_scope(by_user, meeting.org_id):
         raise Forbidden()
+    _lock(meeting)
     if meeting.cancelled_at is not None:
         raise Invalid(_("This meeting was cancelled and can no longer be changed."))
     kinds = ("group_viewing",) if meeting.kind == "group_viewing" else OFFLINE_KINDS
@@ -435,6 +445,7 @@ def cancel_meeting(by_user: User, meeting: Meeting, reason: str) -> None:
     """Cancel a meeting recorded by mistake: every attendee's credit is reversed with the reason."""
     if not in_scope(by_user, meeting.org_id):
         raise Forbidden()
+    _lock(meeting)
     if meeting.cancelled_at is not None:
         raise Invalid(_("This meeting has already been cancelled."))
     reason = _reason(reason)

@@ -232,3 +232,42 @@ def test_a_roster_too_large_to_list_still_shows_those_present_for_correction(cli
     assert "无法在此逐一列出" in html and html.count('name="attendees"') == 3
     assert post_edit(client, meeting.id, [a, b], reason="请假").status_code == 302
     assert total(c) == 0
+
+
+def test_two_organizers_adding_the_same_member_at_once_credit_them_once(app, client, recorded, tree):
+    import threading
+
+    meeting, people = recorded
+    newcomer = make_user(tree["branch_a1"])
+    boss = make_organizer(tree["district_a"], phone="13800000009")
+    ticked = [str(p.id) for p in [*people, newcomer]]
+    errors = []
+
+    def add():
+        try:
+            with app.test_request_context():
+                fresh = db.session.get(Meeting, meeting.id)
+                data = service.MeetingInput(
+                    kind=fresh.kind,
+                    held_on=fresh.held_on.isoformat(),
+                    topic=fresh.topic,
+                    lecturer=fresh.lecturer,
+                    hours=str(fresh.hours),
+                    attendee_ids=ticked,
+                )
+                service.update_meeting(
+                    db.session.get(type(boss), boss.id), fresh, data, on=fresh.held_on, config=app.config
+                )
+                db.session.commit()
+        except Exception as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+        finally:
+            db.session.remove()
+
+    threads = [threading.Thread(target=add) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert amounts(newcomer) == [(Decimal("1.50"), "offline")]
