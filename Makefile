@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export HOST PORT
 
-.PHONY: run test lint install migrate demo translations shots bench-pages clean
+.PHONY: run test lint install migrate demo translations shots bench-pages clean audit
 
 run: install migrate demo  ## set up and start the site and its worker (Ctrl-C stops both)
 	$(BIN)/python -m school.serve
@@ -21,6 +21,10 @@ test: install  ## the whole test suite
 
 lint: install
 	$(BIN)/ruff check .
+
+audit: install  ## bandit over the shipped code; pip-audit over requirements.txt (see README, Security)
+	$(BIN)/bandit -c pyproject.toml -r school app.py -q
+	$(BIN)/python .ci/pip_audit.py
 
 install: $(VENV)/.installed $(MO)
 

@@ -11,10 +11,12 @@ from flask_login import current_user
 from jinja2 import pass_context
 from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from school import access, db, errors, settings
 from school.extensions import babel, csrf, login_manager
 from school.models import load_all
+from school.system import logs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +25,17 @@ CSP = (
     "media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in URLs, bounded to the 32-bit ids the tables can hold.
+
+    Why: an unbounded int from the path (/orgs/99999999999999999999) reached the database and made
+    SQLite raise OverflowError, a 500; such an id cannot exist, so the route does not match (404).
+    """
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):
+        super().__init__(map, fixed_digits, min, max, signed)
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -40,6 +53,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         instance_path=str(settings.instance_dir()),
     )
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(settings.load())
     app.config.update(
         SESSION_COOKIE_NAME="dx_session",
@@ -63,6 +77,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
+    logs.init_app(app)  # first: every later before_request and error page has the request id
     load_all()
     db.init_app(app)
     configure_login(app)
@@ -121,7 +136,7 @@ def configure_babel(app: Flask) -> None:
         def gettext(context, string, **variables):
             text = translations.ugettext(string)
             if context.eval_ctx.autoescape:
-                text = Markup(text)  # noqa: S704 (our own catalogue; % escapes the values)
+                text = Markup(text)  # noqa: S704 # nosec B704 # our own catalogue; % escapes the values
             return text % variables
 
         @pass_context
@@ -129,7 +144,7 @@ def configure_babel(app: Flask) -> None:
             variables.setdefault("num", num)
             text = translations.ungettext(singular, plural, num)
             if context.eval_ctx.autoescape:
-                text = Markup(text)  # noqa: S704 (our own catalogue; % escapes the values)
+                text = Markup(text)  # noqa: S704 # nosec B704 # our own catalogue; % escapes the values
             return text % variables
 
         return {"gettext": gettext, "ngettext": ngettext}
@@ -159,6 +174,8 @@ def configure_requests(app: Flask) -> None:
     @app.before_request
     def check_csrf():
         # Bearer-token calls carry no cookie, so they cannot be forged cross-site.
+        if request.routing_exception is not None:
+            return  # no view will run: answer the 404/405, not a misleading csrf_failed
         view = app.view_functions.get(request.endpoint or "")
         if getattr(view, "csrf_by_session_secret", False):
             return  # its body carries a secret only the member's page has (api/learning.py)
@@ -181,6 +198,32 @@ def configure_requests(app: Flask) -> None:
             return redirect(url_for("accounts.change_password"))
         return None
 
+    @app.before_request
+    def force_two_factor_setup():
+        # Roles in MFA_REQUIRED_ROLES set up two-factor before anything else. Bearer tokens are
+        # left alone: they are made on a signed-in page (so after this step) or by the CLI.
+        from school.accounts import two_factor
+
+        allowed = {
+            "accounts.two_factor_settings",
+            "accounts.two_factor_setup",
+            "accounts.two_factor_confirm",
+            "accounts.change_password",
+            "accounts.sign_out",
+            "static",
+            "system.manifest",
+        }
+        if (
+            current_user.is_authenticated
+            and not request.environ.get("school.token_auth")
+            and request.endpoint not in allowed
+            and two_factor.must_enrol(current_user, app.config)
+        ):
+            if errors.wants_json():
+                raise errors.Forbidden(code="two_factor_setup_required")
+            return redirect(url_for("accounts.two_factor_settings"))
+        return None
+
     @app.after_request
     def security_headers(response):
         headers = response.headers
@@ -188,6 +231,10 @@ def configure_requests(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            # Only over HTTPS (directly, or via a trusted proxy's X-Forwarded-Proto): on plain HTTP
+            # browsers ignore it, and a dev site on http:// must not be pinned to HTTPS.
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if request.endpoint != "static" and "Cache-Control" not in headers:
             headers["Cache-Control"] = "no-store"  # pages may show personal data on shared phones
         return response
@@ -251,6 +298,7 @@ def configure_templates(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from school.accounts.views import bp as accounts_bp
     from school.api import bp as api_bp
+    from school.audit.views import bp as audit_bp
     from school.comparison.views import bp as comparison_bp
     from school.courses.views import bp as courses_bp
     from school.learning.views import bp as learning_bp
@@ -284,6 +332,7 @@ def register_blueprints(app: Flask) -> None:
         notifications_bp,
         meetings_bp,
         warnings_bp,
+        audit_bp,
         api_bp,
     )
     for bp in blueprints:
@@ -297,9 +346,9 @@ def register_commands(app: Flask) -> None:
     from school.media.cli import media_cli
     from school.plans.cli import plans_cli
     from school.search.cli import search_cli
-    from school.system.cli import db_cli, doctor
+    from school.system.cli import backup_command, db_cli, doctor, restore_command
     from school.warnings.cli import warnings_cli
 
     commands = (accounts_cli, content_cli, jobs_cli, media_cli, plans_cli, search_cli, warnings_cli)
-    for command in (*commands, db_cli, doctor):
+    for command in (*commands, db_cli, doctor, backup_command, restore_command):
         app.cli.add_command(command)

@@ -74,6 +74,22 @@ def may_administer_org(user, org_id: int | None) -> bool:
     return user.is_authenticated and in_scope(user, org_id)
 
 
+def org_param(raw) -> int | None:
+    """An organisation id from `?org_id=` or a form, or None when not given.
+
+    Refused (403) when it is not an id inside my subtree: a malformed id is answered as an
+    unknown one, so ids outside my scope are never confirmed.
+    """
+    if raw in (None, ""):
+        return None
+    text = str(raw)
+    if not text.isdigit() or len(text) > 12:
+        raise Forbidden()
+    org_id = int(text)
+    require(may_administer_org(current_user, org_id))
+    return org_id
+
+
 def may_edit_org(user, org_id: int) -> bool:
     """Admins may change any org; organizers only orgs strictly below their own root(s)."""
     from school.orgs.service import strictly_inside

@@ -1,5 +1,6 @@
 """One error hierarchy for services, mapped once to HTML pages or JSON {"error": {code, message}}."""
 
+import errno
 import logging
 
 from flask import jsonify, make_response, render_template, request
@@ -49,6 +50,16 @@ class Conflict(SchoolError):
     code = "conflict"
 
 
+class DiskFull(SchoolError):
+    """The server's storage is full: nothing was lost, the same step can be retried later.
+
+    A plain Exception to the job runner, so a job failing with it is retried, not rejected.
+    """
+
+    status = 507
+    code = "disk_full"
+
+
 def commit_or_explain(action):
     """Run a form's service call: commit and return (True, its result), or, when the service
     refuses with Invalid, roll back, flash its reason and return (False, None) — the view then
@@ -86,6 +97,7 @@ MESSAGES = {
     409: _l("This was changed by someone else in the meantime. Please reload and try again."),
     413: _l("What you sent is too large."),
     429: _l("Too many attempts. Please try again later."),
+    507: _l("The server's storage is full. Nothing you sent was lost; please try again later."),
     500: _l("Something went wrong on our side. It has been logged; please try again later."),
 }
 TITLES = {
@@ -97,6 +109,7 @@ TITLES = {
     409: _l("Conflict"),
     413: _l("Too large"),
     429: _l("Too many attempts"),
+    507: _l("Storage full"),
     500: _l("Server error"),
 }
 
@@ -159,4 +172,7 @@ def register(app) -> None:
     @app.errorhandler(Exception)
     def on_crash(error: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            # Any write of a request hitting a full disk: say so, instead of "something went wrong".
+            return respond(507, "disk_full", None)
         return respond(500, "server_error", None)

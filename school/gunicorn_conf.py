@@ -2,12 +2,32 @@
 
 import os
 
+from gunicorn import glogging
+
+from school import settings
+from school.system import logs
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_WORKERS", "2"))
-accesslog = "-"
+# No access log of gunicorn's: the app writes one line per request itself, with its request id,
+# user, status and duration (school/system/logs.py), in the same format as every other line.
+accesslog = None
 graceful_timeout = 10
 timeout = 60
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+class AppFormatLogger(glogging.Logger):
+    """gunicorn's own messages (boot, worker exits, timeouts) in the app's log format."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        kind = logs.resolve_format(settings.log_format())
+        for handler in self.error_log.handlers:
+            handler.setFormatter(logs.formatter(kind))
+
+
+logger_class = AppFormatLogger
 
 
 def post_fork(server, worker):

@@ -4,6 +4,7 @@
 def load_all() -> None:
     """Import all model modules (each registers its tables on db.Base.metadata)."""
     import school.accounts.models  # noqa: F401
+    import school.audit.models  # noqa: F401
     import school.courses.models  # noqa: F401
     import school.credits.models  # noqa: F401
     import school.jobs.models  # noqa: F401

@@ -20,7 +20,7 @@ def main() -> int:
     }
     # Children ignore the terminal's Ctrl-C; we forward one clean TERM to each instead.
     procs = {
-        name: subprocess.Popen(  # noqa: S603 (fixed commands of our own venv)
+        name: subprocess.Popen(  # noqa: S603 # nosec B603 # fixed commands of our own venv
             cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
         )
         for name, cmd in commands.items()

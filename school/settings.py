@@ -58,6 +58,11 @@ def queue_url() -> str:
     return _env("QUEUE_URL", f"sqlite:///{instance_dir() / 'queue.db'}")
 
 
+def log_format() -> str:
+    """Logs as "json" lines (collected by journald, Docker…), "text", or "auto": text on a terminal."""
+    return _env("LOG_FORMAT", "auto")
+
+
 def load() -> dict:
     """The configuration dict for create_app(), from the environment and documented defaults."""
     folder = instance_dir()
@@ -95,6 +100,9 @@ def load() -> dict:
         "LOGIN_MAX_FAILURES_ADDRESS": _int("LOGIN_MAX_FAILURES_ADDRESS", 30),
         "LOGIN_WINDOW_SECONDS": _int("LOGIN_WINDOW_SECONDS", 15 * 60),
         "LOGIN_LOCKOUT_SECONDS": _int("LOGIN_LOCKOUT_SECONDS", 15 * 60),
+        # Roles (comma-separated, e.g. "admin,organizer") that must sign in with an authenticator-app
+        # code after the password; they set it up right after their next sign-in. Empty: optional.
+        "MFA_REQUIRED_ROLES": _env("MFA_REQUIRED_ROLES", ""),
         # Signed-in sessions last this long without a visit before a new sign-in is needed.
         "SESSION_DAYS": _int("SESSION_DAYS", 14),
         # A running job whose worker stops renewing its lease for this long is given to another.
@@ -132,6 +140,9 @@ def load() -> dict:
         # after EXPORT_KEEP_HOURS.
         "EXPORT_INLINE_ROWS": _int("EXPORT_INLINE_ROWS", 5000),
         "EXPORT_KEEP_HOURS": _int("EXPORT_KEEP_HOURS", 24),
+        # Log lines (see log_format) on stderr, and the lowest level written (DEBUG shows health checks).
+        "LOG_FORMAT": log_format(),
+        "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
         # Paging of lists.
         "PER_PAGE": _int("PER_PAGE", 20),
         # Show organizers a ranking of a branch's members by 学时 on the comparison page. Discouraged,

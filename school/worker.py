@@ -8,6 +8,7 @@ import importlib
 from flask import current_app, has_app_context
 
 from school.extensions import huey
+from school.system import logs
 
 # Every feature's tasks.py, so their handlers and Huey tasks are registered in the worker.
 TASK_MODULES = [
@@ -41,6 +42,11 @@ def load_tasks() -> None:
         importlib.import_module(name)
 
 
+# Every log record of a job's thread carries its job id.
+huey.pre_execute()(logs.on_job_start)
+huey.post_execute()(logs.on_job_end)
+
+
 @huey.on_startup()
 def _recover_lost_jobs() -> None:
     # A worker that was killed left its jobs "running"; take them back at once on restart.
@@ -49,6 +55,9 @@ def _recover_lost_jobs() -> None:
 
     with get_app().app_context():
         service.sweep(db.utcnow(), worker_start=True)
+        from school.media.storage import clean_work_dirs
+
+        clean_work_dirs()  # half-written renditions of a killed worker's transcodes
     from school.search.analysis import load_dictionary
 
     load_dictionary()  # the worker writes the index: load jieba once, at start

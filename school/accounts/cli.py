@@ -1,10 +1,11 @@
-"""`flask accounts create-admin|token`."""
+"""`flask accounts create-admin|token|reset-two-factor`."""
 
 import click
 from flask.cli import with_appcontext
 
 from school import db
-from school.accounts import service
+from school.accounts import service, two_factor
+from school.audit import service as audit
 
 accounts_cli = click.Group("accounts", help="User accounts.")
 
@@ -29,6 +30,7 @@ def create_admin(username: str, display_name: str, phone: str | None, password: 
         roles=[("admin", None)],
         must_change_password=False,
     )
+    audit.record("role.grant", org_id=None, target=user, details={"role": "admin", "source": "cli"})
     db.session.commit()
     click.echo(f"created admin {user.username} (id {user.id})")
 
@@ -45,3 +47,16 @@ def token(login: str, name: str) -> None:
     _token, raw = service.create_token(user, name)
     db.session.commit()
     click.echo(raw)
+
+
+@accounts_cli.command("reset-two-factor")
+@click.argument("login")
+@with_appcontext
+def reset_two_factor(login: str) -> None:
+    """Turn off LOGIN's two-factor sign-in (lost phone, or an admin outside every branch)."""
+    user = service.find_by_login(login)
+    if user is None:
+        raise click.ClickException(f"no account {login}")
+    changed = two_factor.reset(user, None)
+    db.session.commit()
+    click.echo(f"{login}: two-factor reset, sessions ended" if changed else f"{login}: none, unchanged")

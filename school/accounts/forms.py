@@ -37,5 +37,10 @@ class TokenForm(FlaskForm):
     name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=64)])
 
 
+class CodeForm(FlaskForm):
+    # Spaces and dashes are allowed (apps show "123 456"); recovery codes are longer.
+    code = StringField(_l("6-digit code"), validators=[DataRequired(), Length(max=32)])
+
+
 class EmptyForm(FlaskForm):
     """A form with only its CSRF token (sign out, revoke, …)."""

@@ -124,3 +124,37 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(default=0)
     window_start: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+
+
+class TwoFactor(Base):
+    """A user's authenticator-app (TOTP, RFC 6238) secret; enabled once a first code confirmed it.
+
+    The secret is kept in the database in the clear (base32), but no page shows it again once
+    two-factor is enabled. Encrypting it with a key derived from SECRET_KEY would tie every enrolment
+    to that key (rotating it would lock out everyone) while the key lives on the same web machines
+    as the database credentials; so database dumps and backups are to be guarded like the secret key.
+    """
+
+    __tablename__ = "two_factor"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(sa.String(64))
+    # NULL while enrolment waits for the first code.
+    enabled_at: Mapped[datetime | None]
+    # The 30-second time step of the last code accepted: a code is good once (no replay).
+    last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RecoveryCode(Base):
+    """A single-use code for signing in without the phone; only a salted SHA-256 is stored."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(128))
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -150,8 +150,38 @@ def _record_failure(keys: list[tuple[str, str]], now: datetime, config: dict) ->
             row.failures, row.window_start = 0, now
 
 
-def authenticate(login: str, password: str, address: str, now: datetime, config: dict) -> User:
-    """The user for login/password, or Unauthorized (one message for every failure) / Throttled."""
+class SecondFactorNeeded(Unauthorized):
+    """The password was right, but the account also needs its authenticator-app code."""
+
+    code = "two_factor_required"
+
+    def __init__(self, user: User):
+        super().__init__(_("Enter the 6-digit code from your authenticator app."))
+        self.user = user
+
+
+def _user_throttle_keys(user: User, address: str) -> list[tuple[str, str]]:
+    # Every login of the account, so that phone and username share one count of code failures.
+    logins = [login for login in (user.phone, user.username) if login]
+    keys = [("account:" + login, "ACCOUNT") for login in logins]
+    return [*keys, ("address:" + (address or "?"), "ADDRESS")]
+
+
+def finish_sign_in(user: User, address: str, now: datetime) -> None:
+    """Record a complete sign-in: the account's failure count starts again."""
+    accounts = [key for key, kind in _user_throttle_keys(user, address) if kind == "ACCOUNT"]
+    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.key.in_(accounts)))
+    user.last_sign_in_at = now
+
+
+def authenticate(
+    login: str, password: str, address: str, now: datetime, config: dict, code: str | None = None
+) -> User:
+    """The user for login/password, or Unauthorized (one message for every failure) / Throttled.
+
+    Accounts with two-factor sign-in also need `code` (authenticator or recovery code); without it
+    SecondFactorNeeded is raised, and nothing is cleared until the code has been checked.
+    """
     keys = _throttle_keys(login, address)
     _check_not_locked(keys, now)
     user = find_by_login(login)
@@ -160,8 +190,13 @@ def authenticate(login: str, password: str, address: str, now: datetime, config:
         _record_failure(keys, now, config)
         db.session.commit()  # the failure must count even though the request fails
         raise Unauthorized(_("The phone number, username or password is not correct."))
-    db.session.execute(sa.delete(LoginThrottle).where(LoginThrottle.key == keys[0][0]))
-    user.last_sign_in_at = now
+    from school.accounts import two_factor  # built on this module's throttling
+
+    if two_factor.is_enabled(user):
+        if code is None:
+            raise SecondFactorNeeded(user)
+        two_factor.check_code(user, code, address, now, config)
+    finish_sign_in(user, address, now)
     return user
 
 

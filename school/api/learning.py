@@ -102,6 +102,7 @@ def beat(session_id: str):
             application/json:
               schema: {$ref: '#/components/schemas/Progress'}
         400: {$ref: '#/components/responses/Error'}
+        403: {$ref: '#/components/responses/Error'}
         404: {$ref: '#/components/responses/Error'}
         409: {$ref: '#/components/responses/Error'}
     """

@@ -11,7 +11,6 @@ from school.api import bp
 from school.api.openapi import document
 from school.errors import Invalid
 from school.orgs import service as orgs
-from school.orgs.views import org_filter
 from school.pagination import page_number, paginate
 
 
@@ -72,7 +71,14 @@ def sign_in():
             schema:
               type: object
               required: [login, password]
-              properties: {login: {type: string}, password: {type: string}}
+              properties:
+                login: {type: string}
+                password: {type: string}
+                code:
+                  type: string
+                  description: >-
+                    authenticator-app or recovery code, for accounts with two-factor sign-in
+                    (without it they get 401 with error code two_factor_required)
       responses:
         200: {content: {application/json: {schema: {$ref: '#/components/schemas/User'}}}}
         400: {$ref: '#/components/responses/Error'}
@@ -83,7 +89,9 @@ def sign_in():
     login, password = data.get("login"), data.get("password")
     if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
         raise Invalid(_("Please enter your phone number or username and your password."))
-    user = accounts.authenticate(login, password, request.remote_addr or "", db.utcnow(), current_app.config)
+    code = data.get("code") if isinstance(data.get("code"), str) else None  # two-factor accounts
+    address = request.remote_addr or ""
+    user = accounts.authenticate(login, password, address, db.utcnow(), current_app.config, code=code)
     db.session.commit()
     login_user(user)
     session.permanent = True
@@ -176,7 +184,7 @@ def members():
         401: {$ref: '#/components/responses/Error'}
         403: {$ref: '#/components/responses/Error'}
     """
-    org_id = org_filter(request.args.get("org_id"))
+    org_id = access.org_param(request.args.get("org_id"))
     stmt = orgs.members_stmt(current_user, org_id, request.args.get("q", ""))
     per_page = page_number(request.args.get("per_page") or current_app.config["PER_PAGE"])
     page = paginate(stmt, page_number(request.args.get("page")), per_page)

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from school import access
+from school.audit import service as audit
 from school.comparison import service
 from school.credits.service import local_now
 from school.errors import Invalid, NotFound
@@ -91,6 +92,11 @@ def compare():
 def compare_csv():
     """The same figures as the page, as CSV."""
     result = _comparison()
+    audit.record_now(
+        "export.download",
+        org_id=result.org.id,
+        details={"report": "comparison", "format": "csv", **_query(result)},
+    )
     return Response(
         exports.to_csv(service.tables(result)),
         mimetype="text/csv",
@@ -103,6 +109,11 @@ def compare_csv():
 def compare_xlsx():
     """The same figures as the page, as XLSX."""
     result = _comparison()
+    audit.record_now(
+        "export.download",
+        org_id=result.org.id,
+        details={"report": "comparison", "format": "xlsx", **_query(result)},
+    )
     return Response(
         exports.to_xlsx(service.tables(result)),
         mimetype=XLSX,

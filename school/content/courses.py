@@ -36,7 +36,7 @@ def _ffmpeg(*args: str) -> None:
     ffmpeg, _probe = binaries.paths()
     if not ffmpeg:
         raise Invalid("ffmpeg is missing: run `flask --app app doctor`")
-    done = subprocess.run(  # noqa: S603 (our ffmpeg, fixed lavfi arguments)
+    done = subprocess.run(  # noqa: S603 # nosec B603 # our ffmpeg, fixed lavfi arguments
         [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
         capture_output=True,
         text=True,

@@ -188,7 +188,7 @@ def _member_rows(
                 if i < len(branch_ids)
                 else rng.choice(branch_ids),
                 "active": rng.random() > INACTIVE_SHARE,
-                "must_change_password": False,
+                "must_change_password": False,  # nosec B105 # a flag, not a password
                 "session_version": 1,
                 "member_status": "probationary" if rng.random() < 0.06 else "full",
                 "employment": "retired" if retired else "working",
@@ -223,7 +223,7 @@ def build_city(
             "a generated city is already in this database (org code gen-city); nothing was changed"
         )
     tick = tick or (lambda _what, _n: None)
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311 # reproducible demo data, not security
     now = now or db.utcnow()
     password = secrets.token_urlsafe(9)
     password_hash = hash_password(password)
@@ -421,7 +421,7 @@ def _attempt(uid: int, lesson: Lesson, when: datetime, rng: random.Random) -> di
         "items_json": json.dumps(items, ensure_ascii=False),
         "answers_json": json.dumps([[0] if r else [1] for r in results]),
         "results_json": json.dumps(results),
-        "pass_percent": 60,
+        "pass_percent": 60,  # nosec B105 # a pass mark, not a password
         "score": score,
         "percent": round(100 * score / 3),
         "passed": True,

@@ -18,6 +18,7 @@ import yaml
 from school import db
 from school.accounts import service as accounts
 from school.accounts.models import RoleGrant, User
+from school.audit import service as audit
 from school.errors import Invalid
 from school.orgs import service as orgs
 from school.orgs.models import KINDS, Org
@@ -118,7 +119,7 @@ def read_folder(folder: Path, known_orgs: dict[str, str]) -> tuple[list, list, d
         _walk_orgs(yaml.safe_load(read_text(folder / "orgs.yaml")), None, org_rows, errors, set())
     known = dict(known_orgs) | {o["code"]: o["kind"] for o in org_rows if o["code"]}
 
-    options = {"password": None, "change_password": True}
+    options = {"password": None, "change_password": True}  # nosec B105 # defaults: no password given
     people: list[dict] = []
     if (folder / "people.yaml").exists():
         data = yaml.safe_load(read_text(folder / "people.yaml")) or {}
@@ -205,6 +206,10 @@ def _upsert_person(person, by_code, password_hash, change_password, summary) -> 
         user.grants = [RoleGrant(role=r, org_id=o) for r, o in sorted(grants, key=str)]
         db.session.add(user)
         db.session.flush()
+        for role, org_id in sorted(grants - {("member", None)}, key=str):  # audited: every role but member
+            audit.record(
+                "role.grant", org_id=org_id, target=user, details={"role": role, "source": "content"}
+            )
         summary.count("people", "created")
         return
     changed = False
@@ -214,5 +219,6 @@ def _upsert_person(person, by_code, password_hash, change_password, summary) -> 
             changed = True
     for role, org_id in sorted(grants - {(g.role, g.org_id) for g in user.grants}, key=str):
         user.grants.append(RoleGrant(role=role, org_id=org_id))
+        audit.record("role.grant", org_id=org_id, target=user, details={"role": role, "source": "content"})
         changed = True
     summary.count("people", "updated" if changed else "unchanged")

@@ -10,6 +10,7 @@ from flask import current_app
 from flask_babel import gettext as _
 
 from school import db
+from school.audit import service as audit
 from school.credits.models import CreditEntry
 from school.errors import Invalid
 
@@ -60,8 +61,10 @@ def credit_once(
     return True
 
 
-def reverse(entry: CreditEntry, by_user, reason: str) -> CreditEntry:
-    """Cancel an entry with a reversing entry of the opposite amount (same year); once only."""
+def reverse(entry: CreditEntry, by_user, reason: str, logged: bool = True) -> CreditEntry:
+    """Cancel an entry with a reversing entry of the opposite amount (same year); once only.
+
+    `logged=False`: the caller writes one audit entry for many reversals (a meeting correction)."""
     reason = (reason or "").strip()
     if not reason:
         raise Invalid(_("Give a reason for the correction."))
@@ -86,6 +89,13 @@ def reverse(entry: CreditEntry, by_user, reason: str) -> CreditEntry:
     )
     db.session.add(row)
     db.session.flush()
+    if logged:
+        audit.record_for_member(
+            "credit.reverse",
+            entry.user_id,
+            details={"entry": entry.id, "amount": row.amount, "title": entry.title, "reason": row.reason},
+            actor=by_user,
+        )
     return row
 
 
@@ -114,6 +124,12 @@ def adjust(user_id: int, amount, reason: str, by_user, year: int | None = None) 
     )
     db.session.add(row)
     db.session.flush()
+    audit.record_for_member(
+        "credit.adjust",
+        user_id,
+        details={"entry": row.id, "amount": value, "year": row.year, "reason": row.reason},
+        actor=by_user,
+    )
     return row
 
 

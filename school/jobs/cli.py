@@ -38,8 +38,13 @@ def retry_command(job_id: int) -> None:
 
 @jobs_cli.command("worker")
 @click.option("--threads", type=int, default=None, help="Worker threads (default WORKER_THREADS).")
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    help="Also run the periodic tasks (reminders, warnings, sweeps); keep them on one worker machine.",
+)
 @with_appcontext
-def worker_command(threads: int | None) -> None:
+def worker_command(threads: int | None, periodic: bool) -> None:
     """Run the job worker (Huey consumer) until stopped."""
     from flask import current_app
 
@@ -49,6 +54,9 @@ def worker_command(threads: int | None) -> None:
     load_tasks()
     workers = threads or current_app.config["WORKER_THREADS"]
     # max_delay: an idle worker still looks for new jobs every second (a lecturer is waiting).
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True, max_delay=1.0)
-    click.echo(f"worker: {type(huey).__name__}, {workers} threads")
+    # Every consumer with periodic on schedules the periodic tasks: with several worker machines,
+    # one runs them (they are idempotent, so two at once only cost work, never double effects).
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=periodic, max_delay=1.0)
+    state = "on" if periodic else "off"
+    click.echo(f"worker: {type(huey).__name__}, {workers} threads, periodic tasks {state}")
     consumer.run()

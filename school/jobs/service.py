@@ -167,7 +167,8 @@ def retry(job_id: int) -> Job:
     return job
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -187,7 +188,7 @@ def sweep(now: datetime, worker_start: bool = False) -> list[int]:
     for job in db.session.scalars(sa.select(Job).where(Job.state.in_(("queued", "running")))):
         if job.state == "running":
             owner_host, _sep, pid = (job.worker or "").rpartition(":")
-            dead_here = owner_host == host and pid.isdigit() and not _pid_alive(int(pid))
+            dead_here = owner_host == host and pid.isdigit() and not pid_alive(int(pid))
             expired = job.lease_expires_at is not None and job.lease_expires_at < now
             if dead_here or expired:
                 job.state, job.lease_expires_at = "queued", None

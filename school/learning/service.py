@@ -143,6 +143,8 @@ def _beat_statement() -> sa.Select:
             LessonProgress.confirmed_at,
             LessonProgress.completed_at,
             Lesson.completion,
+            Lesson.state.label("lesson_state"),
+            Course.state.label("course_state"),
         )
         .select_from(ViewingSession)
         .join(
@@ -153,6 +155,7 @@ def _beat_statement() -> sa.Select:
             ),
         )
         .join(Lesson, Lesson.id == ViewingSession.lesson_id)
+        .join(Course, Course.id == Lesson.course_id)
         .where(ViewingSession.id == sa.bindparam("session_id"))
         .with_for_update(of=[ViewingSession, LessonProgress])
     )
@@ -188,6 +191,10 @@ def record_beat(user, session_id: str, data: dict) -> tuple[dict, bool]:
     row = connection.execute(_beat_statement(), {"session_id": session_id}).first()
     if row is None or row.user_id != user.id:
         raise NotFound(_("No such viewing session."))
+    if row.lesson_state != "published" or row.course_state != "published":
+        # Taken back since the session began: only those who may still see it (its editors)
+        # go on earning progress (tests/security/test_authorization_matrix.py).
+        access.require(access.may_view_lesson(user, db.session.get(Lesson, row.lesson_id)))
     seq = data.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
         raise Invalid(_("“seq” must be a whole number from 1."), code="bad_beat")

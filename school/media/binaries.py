@@ -28,7 +28,7 @@ def version(binary: str | None) -> str | None:
     if not binary:
         return None
     try:
-        out = subprocess.run(  # noqa: S603 (the resolved ffmpeg binary, fixed arguments)
+        out = subprocess.run(  # noqa: S603 # nosec B603 # the resolved ffmpeg binary, fixed arguments
             [binary, "-hide_banner", "-version"], capture_output=True, text=True, timeout=20
         )
     except (OSError, subprocess.TimeoutExpired):

@@ -6,6 +6,7 @@ concat list or a URL inside the file, and none can use unbounded memory or CPU t
 """
 
 import contextlib
+import ctypes
 import json
 import os
 import resource
@@ -95,15 +96,32 @@ def input_args(path: str | os.PathLike) -> list[str]:
     ]
 
 
+# Linux prctl(), loaded before any fork: lets a child ask to be killed when its parent dies.
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _prctl = None
+PR_SET_PDEATHSIG = 1
+
+
 def limited(cmd: list[str], timeout: float, *, memory: int = MEMORY_LIMIT_BYTES, **popen) -> subprocess.Popen:
-    """Start `cmd` in its own process group with memory and CPU-time limits (kill with `kill()`)."""
+    """Start `cmd` in its own process group with memory and CPU-time limits (kill with `kill()`).
+
+    The child is killed with its parent: a worker killed with -9 (OOM killer, deploy) must not
+    leave an ffmpeg running on, burning CPU and filling the disk for a job that is retried anyway.
+    """
     cpu = int(timeout * (os.cpu_count() or 1)) + 10
+    parent = os.getpid()
 
     def set_limits():  # runs in the child between fork and exec; only system calls here
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
 
-    return subprocess.Popen(  # noqa: S603 (argv from the resolved ffmpeg binary and fixed options)
+    return subprocess.Popen(  # noqa: S603 # nosec B603 # argv from the resolved ffmpeg binary and fixed options
         cmd, stdin=subprocess.DEVNULL, preexec_fn=set_limits, start_new_session=True, **popen
     )
 

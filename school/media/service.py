@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from school import db
 from school.accounts.models import User
 from school.courses.models import Course, Lesson
-from school.errors import Conflict, Invalid, NotFound
+from school.errors import Conflict, DiskFull, Invalid, NotFound
 from school.formatting import human_size
 from school.jobs import service as jobs
 from school.media import documents, storage, subtitles
@@ -136,11 +136,24 @@ def write_chunk(upload: Upload, offset: int, data: bytes) -> int:
         )
     if upload.received + len(data) > upload.size:
         raise Invalid(_("More data was sent than the file size given at the start."))
-    with open(_part_path(upload.id), "r+b") as handle:
-        handle.seek(offset)
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    # Unbuffered writes: a failed write must not linger in a buffer that close() tries again.
+    fd = os.open(_part_path(upload.id), os.O_WRONLY)
+    try:
+        written = 0
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], offset + written)
+        os.fsync(fd)
+    except OSError as error:
+        if not storage.is_disk_full(error):
+            raise
+        # Give back what part of the chunk got written; `received` is unchanged, so the same
+        # chunk can be sent again at the same offset once there is space.
+        os.ftruncate(fd, offset)
+        raise DiskFull(
+            _("The server's storage is full. Nothing you sent was lost; please try again later.")
+        ) from None
+    finally:
+        os.close(fd)
     upload.received += len(data)
     return upload.received
 
@@ -156,6 +169,10 @@ def complete_upload(upload: Upload, user: User) -> dict:
             )
         )
     part = _part_path(upload.id)
+    if not part.is_file():
+        # The site stopped after moving the file but before saving that it did (kill -9, power
+        # loss): the upload cannot be completed twice, so it is refused and started again.
+        raise Invalid(_("The uploaded file was lost when the server stopped. Please upload it again."))
     result: dict
     if upload.purpose == "video":
         lesson = db.session.get(Lesson, upload.lesson_id)
@@ -238,8 +255,12 @@ def add_subtitles(lesson: Lesson, data: bytes, language: str = "zh-CN") -> Subti
     target = storage.absolute(track.path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
-    tmp.write_text(subtitles.to_vtt(cues), encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(subtitles.to_vtt(cues), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a disk-full write leaves no half file (answered with 507)
+        raise
     lesson.subtitles.append(track)
     db.session.flush()
     return track

@@ -1,8 +1,10 @@
 """Where files live under MEDIA_DIR: generated names only, writes that appear whole or not at all."""
 
+import errno
 import os
 import secrets
 import shutil
+import socket
 from pathlib import Path
 
 from flask import current_app
@@ -45,8 +47,36 @@ def remove(relative: str | None) -> None:
         absolute(relative).unlink(missing_ok=True)
 
 
+def is_disk_full(error: BaseException) -> bool:
+    """Whether an error means the disk (or the user's quota) is full."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _owner() -> str:
+    # Host and pid in a work folder's name tell a later worker whether its owner is still alive.
+    return f"{socket.gethostname().replace('-', '_')}-{os.getpid()}"
+
+
 def work_dir(label: str) -> Path:
     """A fresh, empty folder for one job's temporary files."""
-    path = root() / "work" / f"{label}-{secrets.token_hex(6)}"
+    path = root() / "work" / f"{label}-{_owner()}-{secrets.token_hex(6)}"
     path.mkdir(parents=True)
     return path
+
+
+def clean_work_dirs() -> list[str]:
+    """Delete work folders left by dead processes of this host (a worker killed mid-transcode
+    never runs its cleanup); returns their names. Folders of live processes, or of other hosts
+    sharing MEDIA_DIR, are left alone."""
+    from school.jobs.service import pid_alive
+
+    host = socket.gethostname().replace("-", "_")
+    removed = []
+    folder = root() / "work"
+    for path in folder.iterdir() if folder.is_dir() else ():
+        parts = path.name.split("-")
+        owner_host, pid = (parts[-3], parts[-2]) if len(parts) >= 3 else ("", "")
+        if owner_host == host and pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 
 from school import db
 from school.courses.models import Lesson
+from school.errors import DiskFull
 from school.jobs.service import JobRejected, handler
 from school.media import documents, storage
 from school.media.models import Attachment, MediaAsset, Rendition
@@ -49,25 +50,42 @@ def transcode_job(job, progress) -> dict:
         folder = storage.new_name(f"renditions/{asset.id}")  # a new folder per run: immutable URLs
         for old in list(asset.renditions):
             asset.renditions.remove(old)
-        for name, output in outputs.items():
-            relative = f"{folder}/{name}{output.path.suffix}"
-            storage.move_in(output.path, relative)
-            asset.renditions.append(
-                Rendition(
-                    name=name,
-                    path=relative,
-                    mime=output.mime,
-                    size=output.size,
-                    width=output.width,
-                    height=output.height,
+        try:
+            for name, output in outputs.items():
+                relative = f"{folder}/{name}{output.path.suffix}"
+                storage.move_in(output.path, relative)
+                asset.renditions.append(
+                    Rendition(
+                        name=name,
+                        path=relative,
+                        mime=output.mime,
+                        size=output.size,
+                        width=output.width,
+                        height=output.height,
+                    )
                 )
-            )
-        asset.state = "ready"
-        lesson = db.session.get(Lesson, asset.lesson_id) if asset.lesson_id else None
-        if lesson is not None and lesson.pending_media_id == asset.id:
-            lesson.media_id, lesson.pending_media_id = asset.id, None
-        db.session.commit()
+            asset.state = "ready"
+            lesson = db.session.get(Lesson, asset.lesson_id) if asset.lesson_id else None
+            if lesson is not None and lesson.pending_media_id == asset.id:
+                lesson.media_id, lesson.pending_media_id = asset.id, None
+            db.session.commit()
+        except BaseException:
+            # No row will point at this run's folder: do not leave its files behind.
+            shutil.rmtree(storage.absolute(folder), ignore_errors=True)
+            raise
         return {name: {"size": o.size, "width": o.width, "height": o.height} for name, o in outputs.items()}
+    except OSError as error:
+        if not storage.is_disk_full(error):
+            raise
+        # The original is kept and the job is retried (DiskFull is no JobRejected); the lecturer
+        # sees why it is not ready yet, and a retry after space is freed starts from scratch.
+        db.session.rollback()
+        message = _(
+            "The server's storage is full, so the video could not be processed yet. "
+            "It will be tried again; if this stays, please tell the administrator."
+        )
+        _fail(db.session.get(MediaAsset, asset.id), message)
+        raise DiskFull(message) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

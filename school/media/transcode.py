@@ -12,6 +12,7 @@ ffmpeg applies while decoding) and always even.
 """
 
 import dataclasses
+import errno
 import os
 import selectors
 import subprocess
@@ -215,6 +216,9 @@ def _run(
         if proc.returncode != 0:
             err.seek(0)
             detail = err.read()[-2000:].decode("utf-8", "replace").strip()
+            if "No space left on device" in detail or "Disk quota exceeded" in detail:
+                # Not the file's fault: an OSError lets the job be retried once there is space.
+                raise OSError(errno.ENOSPC, f"ffmpeg: no space left on device: {detail[-300:]}")
             raise MediaRejected("failed", detail=f"ffmpeg exit {proc.returncode}: {detail}")
 
 

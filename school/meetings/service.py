@@ -17,6 +17,7 @@ from sqlalchemy import orm
 from school import db
 from school.accounts.models import User
 from school.accounts.service import normalize_phone
+from school.audit import service as audit
 from school.courses.models import Course, Lesson
 from school.credits import service as credits
 from school.credits.models import CreditEntry
@@ -33,6 +34,7 @@ REASON_MAX = 500
 ROSTER_MAX = 500  # larger rosters are not listed as checkboxes: import a phone list instead
 PHONE_HEADER = "手机号"  # the attendance list's column (data: organisers' sheets carry it)
 CHUNK = 500  # ids per IN (...)
+MEETING_FIELDS = ("kind", "held_on", "hours", "topic", "lecturer")  # audited corrections
 CENT = Decimal("0.01")
 
 
@@ -296,7 +298,7 @@ def _take_back(rows: list[MeetingAttendance], by_user: User, reason: str) -> Non
     for row in standing:
         entry = entries.get(row.entry_id)
         if entry is not None and entry.id not in reversed_ids:
-            credits.reverse(entry, by_user, reason)
+            credits.reverse(entry, by_user, reason, logged=False)  # one audit entry per meeting
         row.entry_id = None
     db.session.flush()
 
@@ -377,6 +379,18 @@ def record_meeting(
     db.session.add_all(rows)
     db.session.flush()
     _credit(meeting, rows)
+    audit.record(
+        "meeting.record",
+        org_id=org.id,
+        target=meeting,
+        details={
+            "kind": meeting.kind,
+            "held_on": meeting.held_on,
+            "hours": meeting.hours,
+            "attendees": len(rows),
+        },
+        actor=by_user,
+    )
     return meeting
 
 
@@ -428,6 +442,18 @@ def update_meeting(by_user: User, meeting: Meeting, data: MeetingInput, *, on: d
         _take_back(kept, by_user, reason)
     meeting.kind, meeting.held_on, meeting.hours = fields.kind, fields.held_on, fields.hours
     meeting.topic, meeting.lecturer = fields.topic, fields.lecturer
+    audit.record(
+        "meeting.update",
+        org_id=meeting.org_id,
+        target=meeting,
+        details={
+            **audit.changes(meeting, MEETING_FIELDS),
+            "added": len(added),
+            "removed": len(removed),
+            "reason": reason,
+        },
+        actor=by_user,
+    )
     to_credit = kept if hours_changed else []
     for uid in sorted(added):
         row = rows.get(uid)
@@ -453,6 +479,13 @@ def cancel_meeting(by_user: User, meeting: Meeting, reason: str) -> None:
     meeting.cancelled_at = db.utcnow()
     meeting.cancelled_by_id = by_user.id
     meeting.cancel_reason = reason
+    audit.record(
+        "meeting.cancel",
+        org_id=meeting.org_id,
+        target=meeting,
+        details={"reason": reason, "attendees": sum(r.present for r in meeting.attendances)},
+        actor=by_user,
+    )
     db.session.flush()
 
 

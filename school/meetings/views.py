@@ -20,20 +20,9 @@ bp = Blueprint("meetings", __name__)
 YEARS_BACK = 5  # years offered by the list's year filter
 
 
-def org_param(raw: str | None) -> int | None:
-    """An org id from the URL or form, refused (403) outside the viewer's subtree."""
-    if raw in (None, ""):
-        return None
-    if not str(raw).isdigit() or len(str(raw)) > 12:
-        abort(400)
-    org_id = int(raw)
-    access.require(access.may_administer_org(current_user, org_id))
-    return org_id
-
-
 def org_or_first(raw: str | None) -> int:
     """The org of ?org_id=, or the first one I manage."""
-    org_id = org_param(raw)
+    org_id = access.org_param(raw)
     if org_id is None:
         top = orgs.top_orgs(current_user)
         if not top:
@@ -78,7 +67,7 @@ def _ticked() -> set[int]:
 @access.organizer
 def index():
     """Offline lessons and meetings of my subtree (or under ?org_id=), by kind, year and quarter."""
-    org_id = org_param(request.args.get("org_id"))
+    org_id = access.org_param(request.args.get("org_id"))
     kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
     this_year = service.today().year
     year = _int_arg("year", this_year - 50, this_year)

@@ -64,6 +64,10 @@ def send(
     )
     if exists is not None:
         return None
+    # Links stay inside the site: the list renders `href="{{ n.url }}"`, and escaping does not make a
+    # "javascript:" (or an off-site "//host") href safe, whatever a future caller passes in.
+    if url and (not url.startswith("/") or url.startswith(("//", "/\\"))):
+        url = ""
     notification = Notification(user_id=user.id, kind=kind, title=title[:200], body=body, url=url, key=key)
     try:
         with db.session.begin_nested():  # a concurrent run may have sent it meanwhile

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from school import db
 from school.accounts.models import User
+from school.audit import service as audit
 from school.errors import Forbidden, Invalid, NotFound
 from school.orgs.models import KINDS, Org, OrgClosure, OrgEvent
 
@@ -279,6 +280,7 @@ def record_event(org: Org, action: str, by: User | None, at: datetime | None = N
         at=at or db.utcnow(),
     )
     db.session.add(event)
+    audit.record(audit.ORG_EVENTS[action], org_id=org.id, target=org, details=details, actor=by)
     return event
 
 

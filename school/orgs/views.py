@@ -16,17 +16,6 @@ from school.plans.forms import CATEGORY_CHOICES
 bp = Blueprint("orgs", __name__)
 
 
-def org_filter(raw: str | None) -> int | None:
-    """The ?org_id= filter, refused when it is outside the viewer's subtree."""
-    if raw in (None, ""):
-        return None
-    if not str(raw).isdigit():
-        access.require(False)
-    org_id = int(raw)
-    access.require(access.may_administer_org(current_user, org_id))
-    return org_id
-
-
 def member_filter(args) -> service.MemberFilter:
     """The list's ?category=&state=&idle= filters; an unknown value is refused with a message."""
     category = args.get("category") or None
@@ -46,7 +35,7 @@ def member_filter(args) -> service.MemberFilter:
 def members():
     """Members of my subtree, searchable by name or phone, filtered by category, branch, state and
     recent study, paged."""
-    org_id = org_filter(request.args.get("org_id"))
+    org_id = access.org_param(request.args.get("org_id"))
     text = request.args.get("q", "")
     filters = member_filter(request.args)
     stmt = service.members_stmt(current_user, org_id, text, filters)

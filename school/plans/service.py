@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from school import db
+from school.audit import service as audit
 from school.courses.models import Course, Lesson
 from school.errors import Forbidden, Invalid, NotFound
 from school.learning.models import LessonProgress
@@ -388,6 +389,9 @@ def _check(data: PlanInput, org_id: int) -> tuple[list[PlanTarget], list[PlanIte
     return targets, items
 
 
+PLAN_FIELDS = ("title", "description", "starts_on", "due_on", "required_hours", "items", "targets")  # audited
+
+
 def save_plan(viewer, org_id: int, data: PlanInput, plan: StudyPlan | None = None) -> StudyPlan:
     """Create a plan for org_id (or update `plan`, whose org stays) after checking everything;
     nothing is written when any check fails."""
@@ -408,6 +412,13 @@ def save_plan(viewer, org_id: int, data: PlanInput, plan: StudyPlan | None = Non
     plan.required_hours = data.required_hours
     plan.targets = targets
     plan.items = items
+    audit.record(
+        "plan.create" if sa.inspect(plan).pending else "plan.update",
+        org_id=org_id,
+        target=plan,
+        details=audit.changes(plan, PLAN_FIELDS),
+        actor=viewer,
+    )
     db.session.flush()
     return plan
 
@@ -415,6 +426,7 @@ def save_plan(viewer, org_id: int, data: PlanInput, plan: StudyPlan | None = Non
 def set_closed(plan: StudyPlan, closed: bool, now) -> None:
     """Close a plan (members stop seeing it, no more reminders) or reopen it."""
     plan.closed_at = (plan.closed_at or now) if closed else None
+    audit.record("plan.close" if closed else "plan.reopen", org_id=plan.org_id, target=plan)
 
 
 def plan_summary(plan: StudyPlan) -> tuple[int, int]:

@@ -19,17 +19,6 @@ from school.plans.forms import CATEGORY_CHOICES, PlanForm
 bp = Blueprint("plans", __name__)
 
 
-def org_param(raw: str | None) -> int | None:
-    """An org id from the URL, refused (403) outside the viewer's subtree."""
-    if raw in (None, ""):
-        return None
-    if not str(raw).isdigit():
-        abort(400)
-    org_id = int(raw)
-    access.require(access.may_administer_org(current_user, org_id))
-    return org_id
-
-
 def _date(raw: str | None) -> date | None:
     try:
         return date.fromisoformat((raw or "").strip())
@@ -101,7 +90,7 @@ def save_or_explain(form: PlanForm, org_id: int, plan=None):
 @access.organizer
 def index():
     """Study plans of my subtree (optionally under one org), open ones first."""
-    org_id = org_param(request.args.get("org_id"))
+    org_id = access.org_param(request.args.get("org_id"))
     stmt = service.plans_stmt(current_user, org_id)
     page = paginate(stmt, page_number(request.args.get("page")), current_app.config["PER_PAGE"])
     return render_template(
@@ -117,7 +106,7 @@ def index():
 @access.organizer
 def new():
     """A new plan for ?org_id= (default: the first organisation I manage)."""
-    org_id = org_param(request.args.get("org_id"))
+    org_id = access.org_param(request.args.get("org_id"))
     if org_id is None:
         top = orgs.top_orgs(current_user)
         if not top:

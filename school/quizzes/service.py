@@ -422,6 +422,10 @@ def submit_attempt(user, attempt_id: int, posted: list[list[str]], now: datetime
         )
     if expired(attempt, now):
         raise Conflict(_("The time for this quiz is up, so the answers were not accepted."), code="too_late")
+    if attempt.kind == "lesson" and attempt.lesson_id is not None:
+        # A lesson taken back since the attempt began earns nothing from it, as its page is shut
+        # (tests/security/test_authorization_matrix.py).
+        access.require(access.may_view_lesson(user, db.session.get(Lesson, attempt.lesson_id)))
     items = attempt.items
     if len(posted) != len(items):
         raise Invalid(_("The answers do not match this quiz. Please reload it."))

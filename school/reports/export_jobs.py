@@ -7,6 +7,7 @@ Export files live under the instance folder with a random name, belong to the jo
 are deleted after EXPORT_KEEP_HOURS.
 """
 
+import errno
 import os
 import secrets
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from flask_babel import gettext as _
 
 from school import access, db, settings
 from school.accounts.models import User
+from school.audit import service as audit
 from school.credits.service import local_now, study_year
-from school.errors import Forbidden, Invalid, NotFound
+from school.errors import DiskFull, Forbidden, Invalid, NotFound
 from school.jobs.models import Job
 from school.orgs import service as orgs
 from school.reports import courses, exports, plans, service, trends
@@ -121,8 +123,16 @@ def request_export(viewer: User, kind: str, fmt: str, raw: dict) -> Job:
     if fmt not in FORMATS:
         raise Invalid(_("Choose CSV or Excel."))
     params = clean_params(kind, raw)
-    build(kind, params, viewer)  # refuses now what the job would refuse later
-    return jobs.enqueue(JOB_KIND, {"kind": kind, "format": fmt, "params": params}, created_by_id=viewer.id)
+    built = build(kind, params, viewer)  # refuses now what the job would refuse later
+    job = jobs.enqueue(JOB_KIND, {"kind": kind, "format": fmt, "params": params}, created_by_id=viewer.id)
+    audit.record(
+        "export.request",
+        org_id=built.report.org.id,
+        target=job,
+        details={"report": kind, "format": fmt, **params},
+        actor=viewer,
+    )
+    return job
 
 
 def export_dir() -> Path:
@@ -142,6 +152,9 @@ def run_export(job: Job, progress) -> dict:
     progress(5, "building the report")
     built = build(kind, params, viewer)
     tables = export_tables(built)
+    # End the read before the slow render and file write: a worker's transaction on SQLite holds
+    # the write lock, and the site (sign-ins, progress) must not wait for a large export.
+    db.session.commit()
     total = max(1, row_count(tables))
     done = 0
 
@@ -154,9 +167,20 @@ def run_export(job: Job, progress) -> dict:
     name = f"{job.id}-{secrets.token_hex(8)}.{fmt}"
     path = export_dir() / name
     partial = path.with_suffix(".part")
-    partial.write_bytes(body)
-    os.replace(partial, path)
-    return {"file": name, "filename": f"{built.filename}.{fmt}", "rows": row_count(tables)}
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())  # whole on disk before it gets its final name
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)  # never leave a half file behind
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            # Retried by the job runner (DiskFull is no JobRejected); the page shows this reason.
+            raise DiskFull(_("The server's storage is full, so the export could not be written.")) from None
+        raise
+    org_id = built.report.org.id  # the download's audit entry is filed under it
+    return {"file": name, "filename": f"{built.filename}.{fmt}", "rows": row_count(tables), "org_id": org_id}
 
 
 def expires_at(job: Job) -> datetime | None:
@@ -169,6 +193,12 @@ def export_job(viewer: User, job_id: int) -> Job:
     """An export job the viewer asked for; anyone else's is not found (not even admins')."""
     job = db.session.get(Job, job_id)
     if job is None or job.kind != JOB_KIND or job.created_by_id != viewer.id:
+        raise NotFound(_("No such export."))
+    # The file holds one organisation's figures: once the requester's grant no longer covers it
+    # (moved to another district), the export is theirs no more (tests/security/
+    # test_authorization_matrix.py).
+    org_id = (job.result or {}).get("org_id")
+    if org_id is not None and not access.may_administer_org(viewer, org_id):
         raise NotFound(_("No such export."))
     return job
 

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from school import access, db
+from school.audit import service as audit
 from school.credits.service import study_year
 from school.reports import courses, export_jobs, exports, service
 
@@ -29,6 +30,9 @@ def _download(kind: str, params: dict, fmt: str) -> Response:
     """The same figures as the page, as a file (written here: small reports)."""
     built = export_jobs.build(kind, params, current_user)
     body = export_jobs.render(export_jobs.export_tables(built), fmt)
+    audit.record_now(
+        "export.download", org_id=built.report.org.id, details={"report": kind, "format": fmt, **params}
+    )
     return Response(
         body,
         mimetype=MIMETYPES[fmt],
@@ -202,6 +206,12 @@ def export_download(job_id: int):
     """The file of an export I asked for, until it expires."""
     job = export_jobs.export_job(current_user, job_id)
     path, filename = export_jobs.export_file(job, db.utcnow())
+    audit.record_now(
+        "export.download",
+        org_id=job.result.get("org_id"),
+        target=job,
+        details={"report": job.args["kind"], "format": job.args["format"], **job.args["params"]},
+    )
     fmt = path.suffix.lstrip(".")
     response = send_file(path, mimetype=MIMETYPES[fmt], max_age=0)
     response.headers["Content-Disposition"] = exports.disposition(filename)

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from school import db
 from school.accounts.models import EMPLOYMENTS, STATUSES, User
 from school.accounts.service import create_user, hash_password, normalize_phone, set_active
+from school.audit import service as audit
 from school.errors import Conflict, Forbidden, Invalid, NotFound
 from school.orgs.models import Org
 from school.orgs.service import in_scope
@@ -25,6 +26,7 @@ REASON_MAX = 200
 # Temporary passwords are read out or typed on a phone: no look-alike characters (0/O, 1/l/I).
 TEMP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 TEMP_LENGTH = 10
+MEMBER_FIELDS = ("display_name", "phone", "member_status", "employment", "floating")  # audited edits
 
 
 @dataclass
@@ -110,7 +112,7 @@ def add_member(by: User, data: MemberInput) -> User:
     phone = _phone(data.phone)
     branch = _branch(by, data.org_id)
     try:
-        return create_user(
+        member = create_user(
             name,
             secrets.token_urlsafe(32),
             phone=phone,
@@ -122,6 +124,8 @@ def add_member(by: User, data: MemberInput) -> User:
     except sa.exc.IntegrityError as error:  # the phone was taken between the check and the insert
         db.session.rollback()
         raise Conflict(_("%(login)s is already used by another account.", login=phone)) from error
+    audit.record("member.create", org_id=branch.id, target=member, details={"phone": phone}, actor=by)
+    return member
 
 
 def update_member(by: User, member: User, data: MemberInput) -> None:
@@ -134,6 +138,13 @@ def update_member(by: User, member: User, data: MemberInput) -> None:
     member.phone = phone
     for key, value in categories.items():
         setattr(member, key, value)
+    audit.record(
+        "member.update",
+        org_id=member.home_org_id,
+        target=member,
+        details=audit.changes(member, MEMBER_FIELDS),
+        actor=by,
+    )
     try:
         db.session.flush()
     except sa.exc.IntegrityError as error:
@@ -149,6 +160,12 @@ def set_member_active(by: User, member: User, active: bool) -> None:
     if active and (member.home_org is None or member.home_org.closed_at is not None):
         raise Invalid(_("Their branch is closed. Transfer them to an open branch first."))
     set_active(member, active)
+    audit.record(
+        "member.reactivate" if active else "member.deactivate",
+        org_id=member.home_org_id,
+        target=member,
+        actor=by,
+    )
 
 
 def transfer_member(
@@ -178,6 +195,13 @@ def transfer_member(
         at=now,
     )
     db.session.add(row)
+    audit.record(
+        "member.transfer",
+        org_id=row.from_org_id,
+        target=member,
+        details={"from": row.from_name, "to": row.to_name, "to_org_id": target.id, "reason": reason},
+        actor=by,
+    )
     member.home_org_id = target.id
     db.session.flush()
     db.session.refresh(member, ["home_org"])
@@ -204,6 +228,7 @@ def reset_password(by: User, member: User) -> str:
     member.password_hash = hash_password(password)
     member.must_change_password = True
     member.session_version += 1
+    audit.record("member.password_reset", org_id=member.home_org_id, target=member, actor=by)
     return password
 
 

@@ -10,6 +10,8 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from school import access, db
+from school.accounts import two_factor
+from school.audit import service as audit
 from school.credits.service import quota_for, study_year, year_total
 from school.errors import Invalid, commit_or_explain
 from school.orgs.service import ancestors, get_org, last_study_at, org_options
@@ -94,6 +96,9 @@ def apply(org_id: int, token: str):
         )
         return render_template("roster/plan.html", org=org, plan=plan, token=token, filename=meta["filename"])
     summary = service.apply_plan(plan, skip_rejected=request.form.get("skip_rejected") == "1")
+    audit.record(
+        "member.import", org_id=org.id, target=org, details={"file": meta["filename"], **vars(summary)}
+    )
     db.session.commit()
     service.delete_upload(folder, token)
     return render_template("roster/done.html", org=org, summary=summary)
@@ -163,6 +168,7 @@ def member(user_id: int):
         quota=quota_for(person),
         last_study=last_study_at(person.id),
         may_manage=members.may_manage(current_user, person),
+        two_factor_on=two_factor.is_enabled(person),
     )
 
 
@@ -249,3 +255,21 @@ def reset_password(user_id: int):
     password = members.reset_password(current_user, person)
     db.session.commit()
     return render_template("roster/password.html", member=person, password=password)
+
+
+@bp.post("/members/<int:user_id>/reset-two-factor")
+@access.organizer
+def reset_two_factor(user_id: int):
+    """Turn off a member's two-factor sign-in (lost phone) and sign them out everywhere."""
+    person = members.get_member(current_user, user_id)
+    members.check_may_manage(current_user, person)  # organizers never reset an admin's
+    two_factor.reset(person, current_user._get_current_object())
+    db.session.commit()
+    flash(
+        _(
+            "Two-factor sign-in of %(name)s has been reset. They sign in with their password only.",
+            name=person.display_name,
+        ),
+        "info",
+    )
+    return redirect(url_for("roster.member", user_id=user_id))

@@ -372,7 +372,7 @@ def search(
                 course_title=courses[cid],
                 lesson_id=lid,
                 lesson_title=lessons[lid] if lid else None,
-                snippet=Markup(snippet),  # noqa: S704 (Whoosh escapes; only <mark> is ours)
+                snippet=Markup(snippet),  # noqa: S704 # nosec B704 # Whoosh escapes; only <mark> is ours
                 start_ms=f.get("start_ms"),
                 page=f.get("page"),
                 attachment_id=attachment[0],

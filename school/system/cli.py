@@ -107,3 +107,89 @@ def doctor() -> None:
             line(False, name.split("_")[0].lower(), f"{path}: {error}")
 
     sys.exit(1 if problems else 0)
+
+
+class _Bars:
+    """One tqdm bar per step of a backup or restore (database pages, media files, checks)."""
+
+    def __init__(self):
+        self.bars: dict = {}
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        bar = self.bars.get(step)
+        if bar is None:
+            for done_bar in self.bars.values():
+                done_bar.close()  # one step at a time: the finished bar stays as it ended
+            unit = "page" if step == "database" else "file"
+            bar = self.bars[step] = tqdm(desc=step, unit=unit, total=total, leave=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+@click.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--link", is_flag=True, help="Hard-link media files instead of copying them (same file system)."
+)
+@with_appcontext
+def backup_command(dest: Path, link: bool) -> None:
+    """Back up the database, media files and a manifest into the empty folder DEST (online)."""
+    from school.system import backup
+
+    bars = _Bars()
+    try:
+        manifest = backup.backup(dest, link=link, progress=bars)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        bars.close()
+    media = manifest["media"]
+    rows = sum(manifest["database"]["tables"].values())
+    click.echo(
+        f"backup written to {dest}: {manifest['database']['kind']} database ({rows} rows, "
+        f"migration {manifest['migration'] or 'none'}), {len(media['files'])} media files "
+        f"({media['bytes'] / 2**20:.1f} MiB)"
+    )
+    for path in media["missing"]:
+        click.echo(f"warning: referenced by the database but not in MEDIA_DIR: {path}", err=True)
+
+
+@click.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite a database or MEDIA_DIR that already holds data.")
+@click.option(
+    "--verify-only", is_flag=True, help="Only check the backup (checksums, integrity); change nothing."
+)
+@with_appcontext
+def restore_command(src: Path, force: bool, verify_only: bool) -> None:
+    """Check the backup SRC and restore it into DATABASE_URL, MEDIA_DIR and the instance folder.
+
+    Stop the site and the worker first. A damaged backup is refused before anything changes.
+    """
+    from school.system import backup
+
+    bars = _Bars()
+    try:
+        if verify_only:
+            manifest = backup.verify(src, progress=bars)
+            bars.close()
+            click.echo(f"backup of {manifest['created_at']} is complete and intact")
+            return
+        summary = backup.restore(src, force=force, progress=bars)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        bars.close()
+    click.echo(
+        f"restored the backup of {summary['created_at']}: {summary['rows']} rows, "
+        f"{summary['media_files']} media files"
+        + (f", migrated to {summary['migrated_to']}" if summary["migrated_to"] else "")
+        + f"; search index rebuild queued (job {summary['index_job']}). Restart the site and the worker."
+    )

@@ -1,7 +1,6 @@
 """Home page per role, the PWA manifest, a health check, and the tabs still to come."""
 
-import sqlalchemy as sa
-from flask import Blueprint, jsonify, render_template, url_for
+from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -96,6 +95,19 @@ def manifest():
 @bp.get("/healthz")
 @access.public
 def healthz():
-    """Liveness for nginx and monitors: the database answers."""
-    db.session.execute(sa.select(1))
+    """Liveness: the process answers (no database, so a database outage restarts nothing)."""
     return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+@access.public
+def readyz():
+    """Readiness for load balancers: database and job queue (503 naming what fails); the search
+    index is reported, and a missing one only makes the status "degraded"."""
+    from school.system.health import readiness
+
+    ready, checks = readiness(current_app.config["QUEUE_URL"])
+    if not ready:
+        return jsonify(status="unavailable", checks=checks), 503
+    degraded = not all(check["ok"] for check in checks.values())  # search only
+    return jsonify(status="degraded" if degraded else "ok", checks=checks), 200

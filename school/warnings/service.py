@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from school import db
 from school.accounts.models import RoleGrant, User
+from school.audit import service as audit
 from school.credits.models import CreditEntry
 from school.errors import Invalid, NotFound
 from school.learning.models import LessonProgress
@@ -112,6 +113,9 @@ def _whole(raw: str, low: int, high: int, message: str) -> int:
     return int(raw)
 
 
+RULE_FIELDS = tuple(RuleInput.__dataclass_fields__)  # audited: every field of the form
+
+
 def save_rule(data: RuleInput, rule: WarningRule | None, now: datetime) -> WarningRule:
     """Create or change a rule after checking every field; raises Invalid with the reason."""
     if data.kind not in RULE_KINDS:
@@ -137,6 +141,12 @@ def save_rule(data: RuleInput, rule: WarningRule | None, now: datetime) -> Warni
     rule.threshold = threshold.quantize(ONE_DECIMAL)
     rule.min_members, rule.orange_after_days, rule.red_after_days = min_members, orange, red
     rule.enabled, rule.updated_at = data.enabled, now
+    audit.record(
+        "warning_rule.create" if sa.inspect(rule).pending else "warning_rule.update",
+        org_id=None,
+        target=rule,
+        details=audit.changes(rule, RULE_FIELDS),
+    )
     db.session.flush()
     return rule
 

@@ -6,7 +6,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from school import access, db
-from school.errors import Invalid, commit_or_explain
+from school.errors import commit_or_explain
 from school.orgs import service as orgs
 from school.pagination import page_number, paginate
 from school.warnings import service
@@ -28,22 +28,11 @@ def _names() -> dict:
     )
 
 
-def org_param(raw: str | None) -> int | None:
-    """An org id from the URL, refused (403) outside the viewer's subtree."""
-    if raw in (None, ""):
-        return None
-    if not str(raw).isdigit():
-        raise Invalid(_("Unknown organisation."))
-    org_id = int(raw)
-    access.require(access.may_administer_org(current_user, org_id))
-    return org_id
-
-
 @bp.get("/warnings")
 @access.organizer
 def index():
     """Warnings in my subtree (optionally under ?org_id=), open and worst first."""
-    org_id = org_param(request.args.get("org_id"))
+    org_id = access.org_param(request.args.get("org_id"))
     state = request.args.get("state", "active")
     if state not in STATES:
         state = "active"
