@@ -15,12 +15,15 @@ import sqlalchemy as sa
 
 from bench.live_site import free_port
 from school import db
+from school.courses import service as courses
 from school.courses.models import Course
 from school.jobs.models import Job
 from school.media import storage
+from school.media.binaries import paths
 from school.media.models import Attachment, MediaAsset, Rendition, SubtitleTrack
 from school.reports import export_jobs
 from tests.conftest import DATABASE_URL
+from tests.factories import make_user
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -204,3 +207,23 @@ def children_named(name: str, under: str) -> list[int]:
         if named and any(under in os.fsdecode(arg) for arg in argv):
             found.append(int(entry.name))
     return found
+
+
+LECTURER = "13800000001"
+
+
+def make_video(path: Path, seconds: int = 2, size: str = "320x180") -> bytes:
+    """A test-pattern clip with a tone (ffmpeg's lavfi sources)."""
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25", "-t", str(seconds)]
+    args += ["-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds), "-c:a", "aac"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run([paths()[0], "-nostdin", "-loglevel", "error", "-y", *args], check=True)
+    return path.read_bytes()
+
+
+def lecturer_lesson(app) -> int:
+    with app.app_context():
+        owner = make_user(roles=[("lecturer", None)], phone=LECTURER)
+        lesson = courses.create_lesson(courses.create_course(owner, "课程"), "第一课")
+        db.session.commit()
+        return lesson.id

@@ -6,7 +6,6 @@ file, and the index opens and answers."""
 import contextlib
 import hashlib
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
@@ -16,12 +15,10 @@ import sqlalchemy as sa
 
 from school import db
 from school.accounts.models import User
-from school.courses import service as courses
 from school.courses.models import Lesson
 from school.jobs.models import Job
 from school.media import service as media
 from school.media import storage
-from school.media.binaries import paths
 from school.media.models import MediaAsset, Upload
 from school.reports import export_jobs
 from school.search import index
@@ -29,17 +26,18 @@ from school.search import service as search
 from tests.conftest import sign_in
 from tests.factories import make_lesson, make_org, make_organizer, make_tree, make_user
 from tests.faults.helpers import (
+    LECTURER,
     Processes,
     children_named,
     csrf_token,
     dangling_files,
     job,
     job_state,
+    lecturer_lesson,
+    make_video,
     signed_in,
     wait_for,
 )
-
-LECTURER = "13800000001"
 
 
 @pytest.fixture()
@@ -47,23 +45,6 @@ def procs(app, tmp_path):
     started = Processes(tmp_path)
     yield started
     started.stop_all()
-
-
-def make_video(path: Path, seconds: int = 2, size: str = "320x180") -> bytes:
-    """A test-pattern clip with a tone (ffmpeg's lavfi sources)."""
-    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25", "-t", str(seconds)]
-    args += ["-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds), "-c:a", "aac"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
-    subprocess.run([paths()[0], "-nostdin", "-loglevel", "error", "-y", *args], check=True)
-    return path.read_bytes()
-
-
-def lecturer_lesson(app) -> int:
-    with app.app_context():
-        owner = make_user(roles=[("lecturer", None)], phone=LECTURER)
-        lesson = courses.create_lesson(courses.create_course(owner, "课程"), "第一课")
-        db.session.commit()
-        return lesson.id
 
 
 def api(session: requests.Session, url: str) -> dict:

@@ -12,25 +12,19 @@ import hashlib
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from school import db
-from school.courses import service as courses
 from school.courses.models import Lesson
 from school.jobs import service as jobs
 from school.jobs.models import Job
 from school.media import service as media
 from school.media import storage
-from school.media.binaries import paths
 from school.media.models import MediaAsset, Rendition, Upload
 from tests.conftest import api_token, sign_in
-from tests.factories import make_user
-from tests.faults.helpers import dangling_files
-
-LECTURER = "13800000001"
+from tests.faults.helpers import LECTURER, dangling_files, lecturer_lesson, make_video
 
 
 @pytest.fixture()
@@ -62,22 +56,6 @@ def small_disk(app, monkeypatch, tmp_path):
 
     yield Disk()
     subprocess.run([umount_bin, "-l", str(mount)], check=False)
-
-
-def make_video(path: Path, seconds: int = 3) -> bytes:
-    args = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", str(seconds)]
-    args += ["-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds), "-c:a", "aac"]
-    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
-    subprocess.run([paths()[0], "-nostdin", "-loglevel", "error", "-y", *args], check=True)
-    return path.read_bytes()
-
-
-def lecturer_lesson(app) -> int:
-    with app.app_context():
-        owner = make_user(roles=[("lecturer", None)], phone=LECTURER)
-        lesson = courses.create_lesson(courses.create_course(owner, "课程"), "第一课")
-        db.session.commit()
-        return lesson.id
 
 
 def start_upload(client, token, lesson_id, size) -> str:
@@ -112,7 +90,7 @@ def test_a_chunk_on_a_full_disk_is_refused_with_507_and_resent_once_there_is_spa
     app, client, small_disk, tmp_path
 ):
     lesson_id = lecturer_lesson(app)
-    data = make_video(tmp_path / "clip.mp4")
+    data = make_video(tmp_path / "clip.mp4", seconds=3)
     chunk = 64 * 1024
     sign_in(client, LECTURER)
     token = api_token(client)
