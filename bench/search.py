@@ -119,6 +119,10 @@ def plain_index(path: str):
     return ix
 
 
+def folder_mb(path: str) -> float:
+    return sum(entry.stat().st_size for entry in os.scandir(path) if entry.is_file()) / 2**20
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
@@ -142,14 +146,21 @@ def main() -> None:
             )
         project_seconds = time.perf_counter() - started
         rate = count / project_seconds
-        print(f"project index: {count} documents in {project_seconds:.0f} s ({rate:.0f} docs/s)")
+        size = folder_mb(os.path.realpath(os.path.join(os.environ["INDEX_DIR"], "current")))
+        print(
+            f"project index: {count} documents in {project_seconds:.0f} s ({rate:.0f} docs/s), {size:.0f} MB"
+        )
         plain_dir = os.path.join(TMP, "plain")
         os.mkdir(plain_dir)
         started = time.perf_counter()
         plain = plain_index(plain_dir)
         plain_seconds = time.perf_counter() - started
         rate = args.docs / plain_seconds
-        print(f"plain index:   {args.docs} documents in {plain_seconds:.0f} s ({rate:.0f} docs/s)")
+        size = folder_mb(plain_dir)
+        print(
+            f"plain index:   {args.docs} documents in {plain_seconds:.0f} s ({rate:.0f} docs/s), "
+            f"{size:.0f} MB"
+        )
 
         rng = random.Random(11)
         # What members type: content words (not the 300 commonest), one or two of them.

@@ -55,6 +55,30 @@ def render(text: str) -> Markup:
     return Markup(clean)  # noqa: S704 # nosec B704 # the output of nh3's allow-list
 
 
+def plain_text(text: str) -> str:
+    """Lesson Markdown as the words a reader sees, one line per paragraph, heading or cell (for
+    search and its snippets): **简洁**：PPT reads 简洁：PPT, not 简洁 with stray marks around it."""
+    lines = []
+    for token in _md.parse(text or ""):
+        if token.type == "inline":
+            lines.append(_inline_text(token.children or []))
+        elif token.type in ("code_block", "fence"):
+            lines.append(token.content.strip())
+    return "\n".join(line for line in lines if line.strip())
+
+
+def _inline_text(children: list[Token]) -> str:
+    parts = []
+    for child in children:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(_inline_text(child.children or []))
+    return "".join(parts)
+
+
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
     if tag == "img" and attribute == "src":
         return value if _same_site_image(value) else None

@@ -20,15 +20,17 @@ from school.search.analysis import chinese_analyzer, gram_analyzer
 
 # Bump when schema() or the analyzers change: an index of another version is treated as missing
 # (the site says search is being rebuilt and queues the rebuild) instead of silently finding less.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 VERSION_FILE = "school-schema-version"
 
 _write_lock = threading.Lock()  # worker threads of one process take turns; flock does the rest
 
 
 def schema() -> Schema:
-    # Chinese fields without positions: jieba's overlapping search-mode tokens make phrase
-    # queries unreliable, and we never build phrase queries.
+    # We never build phrase queries: jieba's overlapping search-mode tokens make them unreliable.
+    # `text` keeps each word's character offsets (positions come with them) so snippets are cut
+    # from the index instead of running jieba over every hit's text again (FIELD-NOTES: that was
+    # most of a query's time).
     zh = chinese_analyzer()
     return Schema(
         key=ID(unique=True, stored=True),  # "lesson:12", "cue:55", "page:3:1", "course:4"
@@ -36,9 +38,10 @@ def schema() -> Schema:
         course=ID(stored=True),
         lesson=ID(stored=True),
         title=TEXT(analyzer=zh, phrase=False, stored=True, field_boost=3.0),
-        # Everything searchable of the document in one field (title, course tags, text), so a
-        # word costs two postings lookups (title, text); `body` is only kept for snippets.
-        text=TEXT(analyzer=zh, phrase=False),
+        # Everything searchable of the document in one field (its text first, then titles and
+        # course tags), so a word costs two postings lookups (title, text). `body` is kept for
+        # snippets: it is the start of `text`, so the offsets in `text` point into it.
+        text=TEXT(analyzer=zh, chars=True),
         body=STORED,
         grams=TEXT(analyzer=gram_analyzer(), phrase=False, field_boost=0.3),
         start_ms=NUMERIC(stored=True),

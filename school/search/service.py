@@ -17,6 +17,7 @@ from whoosh import highlight
 from whoosh.query import And, DateRange, Or, Term
 
 from school import db
+from school.courses.markdown import plain_text
 from school.courses.models import Course, Lesson
 from school.formatting import clock
 from school.media.models import Attachment, SubtitleTrack
@@ -27,12 +28,6 @@ MAX_QUERY = 100
 KINDS = ("lesson", "subtitle", "document")
 # PDF text keeps the line breaks of the page layout; between Chinese characters they split words.
 LAYOUT_BREAK = re.compile(r"(?<=[\u3400-\u9fff])\s*\n\s*(?=[\u3400-\u9fff])")
-MARKDOWN = re.compile(r"[#>*_`~|]+|!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
-
-
-def plain(markdown: str) -> str:
-    """Markdown source as readable text (for indexing and snippets)."""
-    return MARKDOWN.sub(lambda m: m.group(1) or " ", markdown or "")
 
 
 # --- indexing (worker only) --------------------------------------------------------------------
@@ -44,7 +39,7 @@ def course_documents(course: Course) -> list[dict]:
     if course.state != "published":
         return []
     tags = " ".join(course.tags)
-    description = plain(course.description)
+    description = plain_text(course.description)
     docs = [
         dict(
             key=f"course:{course.id}",
@@ -52,7 +47,7 @@ def course_documents(course: Course) -> list[dict]:
             course=str(course.id),
             lesson="",
             title=course.title,
-            text=f"{course.title} {tags} {description}",
+            text=f"{description} {course.title} {tags}",
             body=description,
             grams=f"{course.title} {tags} {description}",
             updated=course.updated_at,
@@ -62,13 +57,13 @@ def course_documents(course: Course) -> list[dict]:
         if lesson.state != "published":
             continue
         ids = dict(course=str(course.id), lesson=str(lesson.id), updated=lesson.updated_at)
-        body = plain(lesson.body_md)
+        body = plain_text(lesson.body_md)
         docs.append(
             dict(
                 key=f"lesson:{lesson.id}",
                 kind="lesson",
                 title=lesson.title,
-                text=f"{lesson.title} {course.title} {tags} {body}",
+                text=f"{body} {lesson.title} {course.title} {tags}",
                 body=body,
                 grams=f"{lesson.title} {body}",
                 **ids,
@@ -312,12 +307,8 @@ def search(
     )
     if not results.query:
         return results
-    if not index.exists():
-        results.unavailable = True
-        _queue_rebuild()
-        return results
     try:
-        searcher = index.searcher()
+        searcher = index.searcher()  # raises when the index is missing or of another version
     except Exception:
         results.unavailable = True
         _queue_rebuild()
@@ -337,11 +328,11 @@ def search(
             query = And([query, *filters])
         # Up to the next page only: counting every match re-runs the query (FIELD-NOTES), so
         # the total is exact up to here and "more" beyond it.
-        found = searcher.search(query, limit=(results.page + 1) * per_page)
+        found = searcher.search(query, limit=(results.page + 1) * per_page, terms=True)
         if len(found.top_n):
             results.partial = partial
             break
-    found.fragmenter = highlight.ContextFragmenter(maxchars=120, surround=30)
+    found.fragmenter = highlight.PinpointFragmenter(maxchars=120, surround=30)
     found.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
     stored = [(hit, hit.fields()) for hit in found]
     courses, lessons = _visible(
@@ -359,11 +350,7 @@ def search(
     results.total = min(len(hits), results.page * per_page)
     start = (results.page - 1) * per_page
     for hit, f, cid, lid in hits[start : start + per_page]:
-        snippet = (
-            (f.get("body") and hit.highlights("text", text=f["body"], top=2))
-            or (f.get("title") and hit.highlights("title"))
-            or escape((f.get("body") or f.get("title") or "")[:80])
-        )
+        snippet = _snippet(hit, f, found.fragmenter)
         attachment = f.get("attachment") or [None, None]
         results.hits.append(
             Hit(
@@ -381,6 +368,20 @@ def search(
             )
         )
     return results
+
+
+def _snippet(hit, stored: dict, fragmenter) -> str:
+    """The hit's best passages with the words marked: from the body (offsets read from the
+    index, no re-analysis), else the title, else the body's start."""
+    body = stored.get("body") or ""
+    if body:
+        fragmenter.charlimit = len(body)  # `text` goes on with titles and tags after the body
+        marked = hit.highlights("text", text=body, top=2)
+        if marked:
+            return marked
+    fragmenter.charlimit = highlight.DEFAULT_CHARLIMIT
+    title = stored.get("title")
+    return (title and hit.highlights("title")) or escape((body or title or "")[:80])
 
 
 def course_choices() -> list[tuple[int, str]]:

@@ -1,6 +1,7 @@
 """Search over a small library built in each test; the index is written by the real job."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from school.media import service as media
 from school.media.models import Attachment
 from school.search import index
 from school.search import service as search
+from school.search.analysis import words
 from tests.conftest import sign_in
 from tests.factories import make_org, make_user
 
@@ -119,6 +121,26 @@ def test_snippets_highlight_and_stay_inert(app):
     assert "<mark" in html
     hostile = str(find(app, "alert").hits[0].snippet)
     assert "<mark" in hostile and "<script" not in hostile and "&lt;script" in hostile
+
+
+@pytest.mark.parametrize("query", ["PPT", "党费", "查核比评", "组织生活", "支部"])
+def test_marks_cover_exactly_the_words_searched(app, query):
+    """Snippets are cut at offsets read from the index (the body leads the indexed text, titles and
+    tags follow it): a mark must wrap the word itself, never characters beside it."""
+    library(app)
+    hits = find(app, query).hits
+    assert hits
+    wanted = {word.lower() for word in words(query)}
+    for hit in hits:
+        for marked in re.findall(r"<mark[^>]*>(.*?)</mark>", str(hit.snippet)):
+            assert marked.lower() in wanted, (hit.kind, str(hit.snippet))
+
+
+def test_markdown_marks_do_not_reach_snippets(app):
+    library(app)
+    snippet = next(str(h.snippet) for h in find(app, "基本制度").hits if h.kind == "lesson")
+    assert "三会一课是" in snippet  # from **三会一课**是
+    assert "*" not in snippet and "#" not in snippet
 
 
 @pytest.mark.parametrize(
