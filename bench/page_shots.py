@@ -62,6 +62,8 @@ def main() -> int:
         shoot(page, "", out, "member1-home")
         shoot(page, "/me", out, "member1-me")
         shoot(page, "/courses", out, "member1-courses")
+        for number, query in enumerate(("三会一课", "党费", "PPT 课件", "怎么交党费")):
+            shoot(page, f"/search?q={query}", out, f"member1-search-{number}")
         context.close()
 
         context, page = tab()
