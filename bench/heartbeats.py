@@ -23,7 +23,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from live_site import BIN, ROOT, free_port, instance_env, wait_healthy
+from live_site import BIN, ROOT, free_port, instance_env, stop, wait_healthy
 from pages import HELLO_APP, sign_in_cookie, start_gunicorn
 
 sys.path.insert(0, str(ROOT))  # the school package and tests.factories
@@ -213,13 +213,7 @@ def main() -> int:
         print(f"ratio: {rate / hello_rate:.2f}")
         return 1 if refused or problems else 0
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -79,3 +79,14 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, seconds: float = 2
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server for {url} did not answer within {seconds} s:\n{log.read_text()}")
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    """Ask every process to end, then kill those still running after 15 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 import requests
 import yaml
-from live_site import BIN, ROOT, free_port, instance_env, set_up_instance, wait_healthy
+from live_site import BIN, ROOT, free_port, instance_env, set_up_instance, stop, wait_healthy
 
 MEMBER = "member1"
 WARM_UP, DURATION, THREADS, CONNECTIONS = 2, 10, 2, 8
@@ -206,13 +206,7 @@ def main() -> int:
         print(f"ratio: {ours_rate / hello_rate:.2f}")
         return 0
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         shutil.rmtree(folder, ignore_errors=True)
 
 

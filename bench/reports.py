@@ -92,8 +92,6 @@ GROUP BY c.ancestor_id
 """
 
 
-
-
 def build(members: int, lessons: int) -> generate.City:
     """Fill the database with the generated city (school/content/generate.py), with progress bars."""
     bars: dict[str, tqdm] = {}

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from live_site import BIN, ROOT, free_port, instance_env, set_up_instance, wait_healthy
+from live_site import BIN, ROOT, free_port, instance_env, set_up_instance, stop, wait_healthy
 
 sys.path.insert(0, str(ROOT))  # the school package and tests.factories
 
@@ -311,13 +311,7 @@ def main() -> int:
         bad = failures or problems or locust.returncode not in (0, 1) or not accepted
         return 1 if bad else 0
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
         shutil.rmtree(folder, ignore_errors=True)
 
 
