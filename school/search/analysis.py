@@ -93,16 +93,21 @@ def words(text: str) -> list[str]:
     return seen
 
 
-class GramJoiner(Tokenizer):
-    """Word characters with spaces/punctuation removed, so grams never span a gap."""
+_WORD_RUN = re.compile(r"[^\W_]+")
 
-    def __call__(self, value, **kwargs):
-        kept = "".join(ch if _is_word(ch) else " " for ch in value)
-        token = Token(
-            **{k: v for k, v in kwargs.items() if k in ("positions", "chars", "removestops", "mode")}
-        )
-        for part in kept.split():
-            token.text, token.boost, token.stopped = part, 1.0, False
+
+class GramJoiner(Tokenizer):
+    """Runs of word characters (spaces and punctuation dropped), so grams never span a gap; with
+    their offsets, so a hit found by its grams can be highlighted too."""
+
+    def __call__(self, value, positions=False, chars=False, start_pos=0, start_char=0, **kwargs):
+        token = Token(positions, chars, **{k: v for k, v in kwargs.items() if k in ("removestops", "mode")})
+        for pos, run in enumerate(_WORD_RUN.finditer(value)):
+            token.text, token.boost, token.stopped = run.group(), 1.0, False
+            if positions:
+                token.pos = start_pos + pos
+            if chars:
+                token.startchar, token.endchar = start_char + run.start(), start_char + run.end()
             yield token
 
 

@@ -372,7 +372,7 @@ def search(
 
 def _snippet(hit, stored: dict, fragmenter) -> str:
     """The hit's best passages with the words marked: from the body (offsets read from the
-    index, no re-analysis), else the title, else the body's start."""
+    index, no re-analysis), else the body's matching grams, else the title, else the body's start."""
     body = stored.get("body") or ""
     if body:
         fragmenter.charlimit = len(body)  # `text` goes on with titles and tags after the body
@@ -380,6 +380,10 @@ def _snippet(hit, stored: dict, fragmenter) -> str:
         if marked:
             return marked
     fragmenter.charlimit = highlight.DEFAULT_CHARLIMIT
+    if body and any(name == "grams" for name, _term in hit.matched_terms()):
+        marked = hit.highlights("grams", text=body, top=2)  # 誊: found by its single character
+        if marked:
+            return marked
     title = stored.get("title")
     return (title and hit.highlights("title")) or escape((body or title or "")[:80])
 

@@ -123,7 +123,7 @@ def test_snippets_highlight_and_stay_inert(app):
     assert "<mark" in hostile and "<script" not in hostile and "&lt;script" in hostile
 
 
-@pytest.mark.parametrize("query", ["PPT", "党费", "查核比评", "组织生活", "支部"])
+@pytest.mark.parametrize("query", ["PPT", "党费", "查核比评", "组织生活", "支部", "誊"])
 def test_marks_cover_exactly_the_words_searched(app, query):
     """Snippets are cut at offsets read from the index (the body leads the indexed text, titles and
     tags follow it): a mark must wrap the word itself, never characters beside it."""
@@ -134,6 +134,11 @@ def test_marks_cover_exactly_the_words_searched(app, query):
     for hit in hits:
         for marked in re.findall(r"<mark[^>]*>(.*?)</mark>", str(hit.snippet)):
             assert marked.lower() in wanted, (hit.kind, str(hit.snippet))
+
+
+def test_a_hit_found_by_its_grams_is_highlighted_too(app):
+    library(app)
+    assert '<mark class="match term0">誊</mark>清' in str(find(app, "誊").hits[0].snippet)
 
 
 def test_markdown_marks_do_not_reach_snippets(app):
