@@ -37,6 +37,8 @@ def move_in(source: Path, relative: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     shutil.move(str(source), tmp)
+    # A rename keeps the source's old mtime; the orphan sweep's grace period counts from arrival.
+    os.utime(tmp)
     os.replace(tmp, target)
     return target
 

@@ -50,6 +50,7 @@ def transcode_job(job, progress) -> dict:
         folder = storage.new_name(f"renditions/{asset.id}")  # a new folder per run: immutable URLs
         for old in list(asset.renditions):
             asset.renditions.remove(old)
+        db.session.flush()  # the old rows go first: (asset, name) is unique, the new rows reuse names
         try:
             for name, output in outputs.items():
                 relative = f"{folder}/{name}{output.path.suffix}"

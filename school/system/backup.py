@@ -59,18 +59,10 @@ def _quiet(_step: str, _done: int, _total: int) -> None:
 def referenced_files(conn: sa.Connection) -> set[str]:
     """Every MEDIA_DIR path the database refers to (originals, renditions, documents, subtitles,
     covers)."""
-    from school.courses.models import Course
-    from school.media.models import Attachment, MediaAsset, Rendition, SubtitleTrack
+    from school.media.sweep import PATH_COLUMNS
 
-    columns = (
-        MediaAsset.original_path,
-        Rendition.path,
-        Attachment.path,
-        SubtitleTrack.path,
-        Course.cover_path,
-    )
     paths: set[str] = set()
-    for column in columns:
+    for column in PATH_COLUMNS:
         paths.update(p for p in conn.scalars(sa.select(column).where(column.is_not(None))) if p)
     return paths
 
