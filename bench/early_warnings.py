@@ -37,11 +37,23 @@ from school.warnings.models import WarningRule  # noqa: E402
 
 REPEAT = 3
 
+# school/learning/activity.py's "studied", spelled out by hand.
 HAND_SQL = """
 WITH studied AS (
-  SELECT user_id FROM lesson_progress WHERE updated_at >= :since
+  SELECT user_id FROM viewing_session WHERE beats > 0 AND last_beat_at >= :since
   UNION
-  SELECT user_id FROM credit_entry WHERE created_at >= :since AND amount > 0
+  SELECT user_id FROM lesson_progress WHERE time_spent > 0 AND updated_at >= :since
+  UNION
+  SELECT user_id FROM lesson_progress WHERE completed_at >= :since
+  UNION
+  SELECT user_id FROM lesson_progress WHERE confirmed_at >= :since
+  UNION
+  SELECT user_id FROM quiz_attempt WHERE submitted_at >= :since
+  UNION
+  SELECT e.user_id FROM credit_entry e
+  WHERE e.created_at >= :since AND e.amount > 0
+    AND e.source IN ('lesson', 'course', 'offline', 'daily_quiz')
+    AND e.id NOT IN (SELECT reverses_id FROM credit_entry WHERE reverses_id IS NOT NULL)
 )
 SELECT c.ancestor_id, COUNT(*) AS members, SUM(CASE WHEN s.user_id IS NULL THEN 1 ELSE 0 END) AS idle
 FROM user_account u

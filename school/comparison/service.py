@@ -17,17 +17,17 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import orm
 
 from school import db
 from school.accounts.models import RoleGrant, User
 from school.credits.models import CreditEntry
 from school.errors import Forbidden, Invalid, NotFound
-from school.learning.models import LessonProgress, ViewingSession
+from school.learning import activity
+from school.learning.models import LessonProgress
 from school.orgs import service as orgs
 from school.orgs.models import Org, OrgClosure
 from school.plans.models import StudyPlan
-from school.plans.service import members_of_plan_stmt, plan_lesson_ids
+from school.plans.service import completed_members_stmt, members_of_plan_stmt, plan_lesson_ids
 from school.reports.service import Table, scoped_trail
 
 CENT = Decimal("0.01")
@@ -205,34 +205,6 @@ class Comparison:
         return any(not row.direct for row in self.rows)
 
 
-def _studied_users(start: datetime, end: datetime, members: sa.Select) -> sa.Subquery:
-    """Ids of members who studied in [start, end): played or read a lesson, completed one, or
-    earned 学时 (a credit since cancelled, or a correction, is not study)."""
-    played = sa.select(ViewingSession.user_id.label("user_id")).where(
-        ViewingSession.beats > 0,
-        ViewingSession.last_beat_at >= start,
-        ViewingSession.last_beat_at < end,
-        ViewingSession.user_id.in_(members),
-    )
-    completed = sa.select(LessonProgress.user_id).where(
-        sa.or_(
-            sa.and_(LessonProgress.completed_at >= start, LessonProgress.completed_at < end),
-            sa.and_(LessonProgress.confirmed_at >= start, LessonProgress.confirmed_at < end),
-        ),
-        LessonProgress.user_id.in_(members),
-    )
-    reversal = orm.aliased(CreditEntry)
-    credited = sa.select(CreditEntry.user_id).where(
-        CreditEntry.amount > 0,
-        CreditEntry.source != "reversal",
-        ~sa.exists().where(reversal.reverses_id == CreditEntry.id),
-        CreditEntry.created_at >= start,
-        CreditEntry.created_at < end,
-        CreditEntry.user_id.in_(members),
-    )
-    return sa.union(played, completed, credited).subquery("studied")
-
-
 def _ledger(start: datetime, end: datetime, members: sa.Select) -> sa.Subquery:
     """学时 per member written in [start, end), reversals included (a cancelled credit counts 0)."""
     return (
@@ -273,7 +245,7 @@ def figures(
     start, end = period.bounds(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"]))
     members = sa.select(User.id).where(User.home_org_id.in_(orgs.subtree_ids(node_id)), User.active.is_(True))
     ledger = _ledger(start, end, members)
-    studied = _studied_users(start, end, members)
+    studied = activity.studied_user_ids(start, end, members).subquery("studied")
     done = (
         sa.select(LessonProgress.user_id.label("user_id"), sa.func.count().label("n"))
         .where(
@@ -305,16 +277,9 @@ def figures(
     )
     if plan is not None:
         reached = members_of_plan_stmt(plan).where(User.id.in_(members)).subquery("reached")
-        lesson_ids = plan_lesson_ids(plan)
         finished = (
-            sa.select(LessonProgress.user_id.label("user_id"))
-            .where(
-                LessonProgress.lesson_id.in_(lesson_ids or [-1]),
-                LessonProgress.completed_at < end,
-                LessonProgress.user_id.in_(members),
-            )
-            .group_by(LessonProgress.user_id)
-            .having(sa.func.count(sa.distinct(LessonProgress.lesson_id)) >= max(len(lesson_ids), 1))
+            completed_members_stmt(plan, plan_lesson_ids(plan), before=end)
+            .where(LessonProgress.user_id.in_(members))  # the node's members, not all the plan reaches
             .subquery("finished")
         )
         stmt = stmt.outerjoin(reached, reached.c.id == User.id).outerjoin(

@@ -172,38 +172,6 @@ class MemberFilter:
 MEMBER_CATEGORIES = ("full", "probationary", "working", "retired", "floating")
 MEMBER_STATES = ("active", "deactivated")
 IDLE_DAYS = (30, 90)
-# Ledger entries that mean the member studied (manual adjustments and reversals do not).
-STUDY_SOURCES = ("lesson", "course", "offline", "daily_quiz")
-
-
-def _studied_since(cutoff: datetime) -> sa.ColumnElement[bool]:
-    """SQL condition on User: some study activity at or after cutoff (lesson progress or 学时 earned)."""
-    from school.credits.models import CreditEntry
-    from school.learning.models import LessonProgress
-
-    progress = sa.exists().where(LessonProgress.user_id == User.id, LessonProgress.updated_at >= cutoff)
-    credit = sa.exists().where(
-        CreditEntry.user_id == User.id,
-        CreditEntry.created_at >= cutoff,
-        CreditEntry.source.in_(STUDY_SOURCES),
-    )
-    return sa.or_(progress, credit)
-
-
-def last_study_at(user_id: int) -> datetime | None:
-    """When the member last studied: the latest lesson progress or earned 学时 (UTC, naive)."""
-    from school.credits.models import CreditEntry
-    from school.learning.models import LessonProgress
-
-    progress = db.session.scalar(
-        sa.select(sa.func.max(LessonProgress.updated_at)).where(LessonProgress.user_id == user_id)
-    )
-    credit = db.session.scalar(
-        sa.select(sa.func.max(CreditEntry.created_at)).where(
-            CreditEntry.user_id == user_id, CreditEntry.source.in_(STUDY_SOURCES)
-        )
-    )
-    return max((t for t in (progress, credit) if t is not None), default=None)
 
 
 def members_stmt(
@@ -230,9 +198,6 @@ def members_stmt(
         stmt = stmt.where(User.active.is_(True))
     elif filters.state == "deactivated":
         stmt = stmt.where(User.active.is_(False))
-    if filters.idle_days is not None:
-        cutoff = (now or db.utcnow()) - timedelta(days=filters.idle_days)
-        stmt = stmt.where(~_studied_since(cutoff))
     text = (text or "").strip()[:64]
     if text:
         like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -243,6 +208,14 @@ def members_stmt(
                 User.username.like(like, escape="\\"),
             )
         )
+    if filters.idle_days is not None:
+        from school.learning import activity
+
+        cutoff = (now or db.utcnow()) - timedelta(days=filters.idle_days)
+        # Only the listed members' study is looked at, not the whole city's.
+        candidates = stmt.with_only_columns(User.id)
+        studied = activity.studied_user_ids(cutoff, members=candidates).subquery("studied")
+        stmt = stmt.where(~sa.exists().where(studied.c.user_id == User.id))
     return stmt.order_by(User.display_name, User.id)
 
 

@@ -1,7 +1,7 @@
 """What a member has been asked to study: the plans that reach their branch, and their progress."""
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -436,20 +436,30 @@ def plan_summary(plan: StudyPlan) -> tuple[int, int]:
     return reached or 0, done
 
 
-def _completed_members(plan: StudyPlan, lesson_ids: list[int]) -> set[int]:
-    if not lesson_ids:
-        return set()
-    stmt = (
-        sa.select(LessonProgress.user_id)
+def completed_members_stmt(
+    plan: StudyPlan, lesson_ids: list[int], before: datetime | None = None
+) -> sa.Select:
+    """SELECT (one column, `user_id`) of the members the plan reaches who completed every one of
+    its lessons `lesson_ids` (before `before`, naive UTC, when given); none when it has no lessons."""
+    completed = (
+        LessonProgress.completed_at.is_not(None) if before is None else LessonProgress.completed_at < before
+    )
+    return (
+        sa.select(LessonProgress.user_id.label("user_id"))
         .where(
             LessonProgress.user_id.in_(members_of_plan_stmt(plan)),
             LessonProgress.lesson_id.in_(lesson_ids),
-            LessonProgress.completed_at.is_not(None),
+            completed,
         )
         .group_by(LessonProgress.user_id)
-        .having(sa.func.count(sa.distinct(LessonProgress.lesson_id)) >= len(lesson_ids))
+        .having(sa.func.count(sa.distinct(LessonProgress.lesson_id)) >= max(len(lesson_ids), 1))
     )
-    return set(db.session.scalars(stmt))
+
+
+def _completed_members(plan: StudyPlan, lesson_ids: list[int]) -> set[int]:
+    if not lesson_ids:
+        return set()
+    return set(db.session.scalars(completed_members_stmt(plan, lesson_ids)))
 
 
 def reminder_days(raw: str) -> list[int]:

@@ -14,7 +14,8 @@ from school.accounts import two_factor
 from school.audit import service as audit
 from school.credits.service import quota_for, study_year, year_total
 from school.errors import Invalid, commit_or_explain
-from school.orgs.service import ancestors, get_org, last_study_at, org_options
+from school.learning.activity import last_study_at
+from school.orgs.service import ancestors, get_org, org_options
 from school.roster import importer, members, service
 from school.roster.forms import MemberForm, TransferForm
 

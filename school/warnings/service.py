@@ -17,9 +17,8 @@ from flask_babel import lazy_gettext as _l
 from school import db
 from school.accounts.models import RoleGrant, User
 from school.audit import service as audit
-from school.credits.models import CreditEntry
 from school.errors import Invalid, NotFound
-from school.learning.models import LessonProgress
+from school.learning import activity
 from school.orgs import service as orgs
 from school.orgs.models import KINDS, Org, OrgClosure
 from school.warnings.models import LEVELS, RULE_KINDS, OrgWarning, WarningEvent, WarningRule
@@ -179,16 +178,12 @@ def _members_per_org(rule: WarningRule, joined_before: datetime):
 
 
 def _inactive_share(rule: WarningRule, now: datetime) -> list[Finding]:
-    """Watched organisations where more than `threshold`% of members did nothing for `days` days.
-
-    Studying means any progress on a lesson or any credit (an offline lesson counts). Members who
-    joined less than `days` days ago are left out: they have not had the time yet.
+    """Watched organisations where more than `threshold`% of members have not studied (as
+    learning.activity defines it) for `days` days. Members who joined less than `days` days ago
+    are left out: they have not had the time yet.
     """
     since = now - timedelta(days=rule.days)
-    studied = sa.union(
-        sa.select(LessonProgress.user_id).where(LessonProgress.updated_at >= since),
-        sa.select(CreditEntry.user_id).where(CreditEntry.created_at >= since, CreditEntry.amount > 0),
-    ).subquery("studied")
+    studied = activity.studied_user_ids(since).subquery("studied")
     stmt = (
         sa.select(
             OrgClosure.ancestor_id,
@@ -216,7 +211,7 @@ def _plan_behind(rule: WarningRule, now: datetime, today: date) -> list[Finding]
     """Per running plan: watched organisations whose completion rate trails the share of the plan's
     time already gone by more than `threshold` points (past the deadline the time share is 100%)."""
     from school.plans.models import StudyPlan
-    from school.plans.service import members_of_plan_stmt, plan_lesson_ids
+    from school.plans.service import completed_members_stmt, members_of_plan_stmt, plan_lesson_ids
 
     found = []
     plans = db.session.scalars(
@@ -231,17 +226,7 @@ def _plan_behind(rule: WarningRule, now: datetime, today: date) -> list[Finding]
         if elapsed <= rule.threshold:
             continue  # even no completion at all is not behind yet
         reached = members_of_plan_stmt(plan).subquery("reached")
-        done = (
-            sa.select(LessonProgress.user_id)
-            .where(
-                LessonProgress.user_id.in_(sa.select(reached.c[0])),
-                LessonProgress.lesson_id.in_(lesson_ids),
-                LessonProgress.completed_at.is_not(None),
-            )
-            .group_by(LessonProgress.user_id)
-            .having(sa.func.count(sa.distinct(LessonProgress.lesson_id)) >= len(lesson_ids))
-            .subquery("done")
-        )
+        done = completed_members_stmt(plan, lesson_ids).subquery("done")
         stmt = (
             sa.select(
                 OrgClosure.ancestor_id,

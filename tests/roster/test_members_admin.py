@@ -97,11 +97,17 @@ def test_members_without_study_in_30_or_90_days_are_found(client):
     long_ago = make_user(tree["branch_a1"], name="很久以前")
     never = make_user(tree["branch_a1"], name="从未学习")
     quiz_only = make_user(tree["branch_a1"], name="只做每日一测")
+
+    def played(user, days_ago):
+        return LessonProgress(
+            user_id=user.id, lesson_id=lesson.id, updated_at=now - timedelta(days=days_ago), time_spent=60
+        )
+
     db.session.add_all(
         [
-            LessonProgress(user_id=recent.id, lesson_id=lesson.id, updated_at=now - timedelta(days=2)),
-            LessonProgress(user_id=month_ago.id, lesson_id=lesson.id, updated_at=now - timedelta(days=60)),
-            LessonProgress(user_id=long_ago.id, lesson_id=lesson.id, updated_at=now - timedelta(days=200)),
+            played(recent, 2),
+            played(month_ago, 60),
+            played(long_ago, 200),
             CreditEntry(
                 user_id=quiz_only.id,
                 year=now.year,

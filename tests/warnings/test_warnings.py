@@ -35,7 +35,11 @@ def members(org, n):
 
 
 def study(user, lesson, when):
-    db.session.add(LessonProgress(user_id=user.id, lesson_id=lesson.id, updated_at=when, covered_seconds=10))
+    db.session.add(
+        LessonProgress(
+            user_id=user.id, lesson_id=lesson.id, updated_at=when, covered_seconds=10, time_spent=10
+        )
+    )
     db.session.commit()
 
 
