@@ -8,6 +8,7 @@ organizer see this member?") are the `may_*` functions, which views and services
 
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from flask import current_app, request
 from flask_login import current_user
 
@@ -114,17 +115,43 @@ def may_edit_course(user, course) -> bool:
 
 
 def may_view_course(user, course) -> bool:
-    """Published courses are open to every signed-in user; drafts only to their editors."""
-    if course.state == "published":
-        return user.is_authenticated
+    """Published courses are open to every signed-in user, plan-only ones to the members a plan
+    names them to and to organizers (who assign them); drafts only to their editors."""
+    if course.state == "published" and user.is_authenticated:
+        if course.audience == "all" or has_role(user, "organizer") or may_edit_course(user, course):
+            return True
+        from school.plans.service import assigned_course_ids
+
+        return course.id in assigned_course_ids(user)
     return may_edit_course(user, course)
 
 
 def may_view_lesson(user, lesson) -> bool:
-    """A lesson (and its media) is visible when published in a published course, or to editors."""
+    """A lesson (and its media) is visible when published in a course the user may see, or to editors."""
     if may_edit_course(user, lesson.course):
         return True
-    return user.is_authenticated and lesson.course.state == "published" and lesson.state == "published"
+    return lesson.state == "published" and may_view_course(user, lesson.course)
+
+
+def hidden_course_ids(user) -> set[int]:
+    """Published plan-only courses this user may not see (all of them for nobody signed in): what
+    lists, search and the daily quiz leave out."""
+    from school import db
+    from school.courses.models import Course, CourseLecturer
+
+    if user is not None and has_role(user, "organizer"):
+        return set()
+    stmt = sa.select(Course.id).where(Course.audience == "plan", Course.state == "published")
+    hidden = set(db.session.scalars(stmt))
+    if hidden and user is not None and user.is_authenticated:
+        from school.plans.service import assigned_course_ids
+
+        hidden -= assigned_course_ids(user)
+        if user.has_role("lecturer"):
+            co = sa.select(CourseLecturer.course_id).where(CourseLecturer.user_id == user.id)
+            mine = stmt.where(sa.or_(Course.owner_id == user.id, Course.id.in_(co)))
+            hidden -= set(db.session.scalars(mine))
+    return hidden
 
 
 def require(allowed: bool) -> None:

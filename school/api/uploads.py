@@ -217,6 +217,7 @@ def patch_course(course_id: int):
                 title: {type: string}
                 description: {type: string}
                 tags: {type: array, items: {type: string}}
+                audience: {type: string, enum: [all, plan]}
       responses:
         200: {content: {application/json: {schema: {type: object}}}}
         400: {$ref: '#/components/responses/Error'}
@@ -229,8 +230,15 @@ def patch_course(course_id: int):
     title = data.get("title", course.title)
     description = data.get("description", course.description)
     tags = data.get("tags", course.tags)
+    audience = data.get("audience", course.audience)
     if not isinstance(title, str) or not isinstance(description, str) or not isinstance(tags, list):
         raise Invalid(_("title and description are text; tags is a list."))
-    courses.update_course(course, title, description, tags)
+    courses.update_course(course, title, description, tags, audience if isinstance(audience, str) else "")
     db.session.commit()
-    return jsonify(id=course.id, title=course.title, description=course.description, tags=course.tags)
+    return jsonify(
+        id=course.id,
+        title=course.title,
+        description=course.description,
+        tags=course.tags,
+        audience=course.audience,
+    )

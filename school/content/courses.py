@@ -167,6 +167,9 @@ def _load_course(course_dir: Path, data: dict, summary: Summary, tick) -> None:
         summary.count("courses", "updated")
     else:
         summary.count("courses", "unchanged")
+    audience = data.get("audience", "all")  # "plan": only members a study plan assigns it to
+    if audience != course.audience:
+        courses.update_course(course, course.title, course.description, course.tags, audience)
     for username in data.get("co_lecturers") or []:
         if _user(username).id not in course.co_lecturer_ids:
             courses.add_co_lecturer(course, username)

@@ -11,6 +11,14 @@ class CourseForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=120)])
     description = TextAreaField(_l("Description (Markdown)"), validators=[Length(max=20000)])
     tags = StringField(_l("Tags, separated by commas"), validators=[Length(max=400)])
+    audience = RadioField(
+        _l("Who may find and study it"),
+        choices=[
+            SelectChoice("all", _l("Every member")),
+            SelectChoice("plan", _l("Only members a study plan assigns it to")),
+        ],
+        default="all",
+    )
 
 
 class LessonForm(FlaskForm):

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from school.db import Base, utcnow
 
 COURSE_STATES = ("draft", "published")
+# who may find and study a published course: every member, or only those a study plan names it to
+AUDIENCES = ("all", "plan")
 LESSON_STATES = ("draft", "published")
 # watch the media / read the text for READ_MINIMUM_SECONDS / press "我已学完"
 COMPLETIONS = ("watch", "read", "confirm")
@@ -29,6 +31,7 @@ class Course(Base):
     description: Mapped[str] = mapped_column(sa.Text, default="")
     owner_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"), index=True)
     state: Mapped[str] = mapped_column(sa.String(16), default="draft", index=True)
+    audience: Mapped[str] = mapped_column(sa.String(16), default="all", server_default="all")
     cover_path: Mapped[str | None] = mapped_column(sa.String(255))  # relative to MEDIA_DIR
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -45,7 +48,10 @@ class Course(Base):
         cascade="all, delete-orphan", lazy="selectin"
     )
 
-    __table_args__ = (sa.CheckConstraint(f"state IN {COURSE_STATES!r}", name="state"),)
+    __table_args__ = (
+        sa.CheckConstraint(f"state IN {COURSE_STATES!r}", name="state"),
+        sa.CheckConstraint(f"audience IN {AUDIENCES!r}", name="audience"),
+    )
 
     @property
     def tags(self) -> list[str]:

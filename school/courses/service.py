@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from school import db
 from school.accounts.models import RoleGrant, User
-from school.courses.models import COMPLETIONS, Course, CourseLecturer, CourseTag, Lesson
+from school.courses.models import AUDIENCES, COMPLETIONS, Course, CourseLecturer, CourseTag, Lesson
 from school.errors import Invalid, NotFound
 
 MAX_TAGS = 10
@@ -84,11 +84,17 @@ def create_course(owner: User, title: str, description: str = "", tags=None, cod
     return course
 
 
-def update_course(course: Course, title: str, description: str, tags) -> None:
-    """Change a course's title, description and tags."""
+def update_course(course: Course, title: str, description: str, tags, audience: str | None = None) -> None:
+    """Change a course's title, description, tags and (when given) who may study it."""
+    if audience is not None and audience not in AUDIENCES:
+        raise Invalid(
+            _("Choose who may study the course: every member, or those a study plan assigns it to.")
+        )
     course.title = clean_title(title)
     course.description = (description or "").strip()[:20_000]
     _set_tags(course, parse_tags(tags))
+    if audience is not None:
+        course.audience = audience
 
 
 def set_course_state(course: Course, state: str, now: datetime) -> None:
@@ -187,10 +193,16 @@ def published_courses() -> sa.Select:
 
 
 def catalogue_courses(
-    tag: str | None = None, course_ids: set[int] | None = None, published_since: datetime | None = None
+    tag: str | None = None,
+    course_ids: set[int] | None = None,
+    published_since: datetime | None = None,
+    hidden: set[int] = frozenset(),
 ) -> sa.Select:
-    """Published courses, newest first, narrowed to a tag, to some courses, or to recent ones."""
+    """Published courses, newest first, narrowed to a tag, to some courses, or to recent ones;
+    without the `hidden` ones (plan-only courses the member is not assigned)."""
     stmt = published_courses()
+    if hidden:
+        stmt = stmt.where(Course.id.not_in(hidden))
     if tag:
         stmt = stmt.where(Course.id.in_(sa.select(CourseTag.course_id).where(CourseTag.tag == tag)))
     if course_ids is not None:
@@ -200,13 +212,13 @@ def catalogue_courses(
     return stmt
 
 
-def catalogue_tags(limit: int = 30) -> list[str]:
-    """Tags of published courses, the most used first."""
+def catalogue_tags(limit: int = 30, hidden: set[int] = frozenset()) -> list[str]:
+    """Tags of published courses (but the `hidden` ones), the most used first."""
     count = sa.func.count(CourseTag.course_id)
     rows = db.session.execute(
         sa.select(CourseTag.tag, count)
         .join(Course, Course.id == CourseTag.course_id)
-        .where(Course.state == "published")
+        .where(Course.state == "published", Course.id.not_in(hidden or [-1]))
         .group_by(CourseTag.tag)
         .order_by(count.desc(), CourseTag.tag)
         .limit(limit)

@@ -70,13 +70,20 @@ def edit_course(course_id: int):
     course = editable_course(course_id)
     # Plain data, not obj=: the model's tags are a list, the form's field is "a, b, c".
     form = CourseForm(
-        data={"title": course.title, "description": course.description, "tags": ", ".join(course.tags)}
+        data={
+            "title": course.title,
+            "description": course.description,
+            "tags": ", ".join(course.tags),
+            "audience": course.audience,
+        }
     )
     status = 200
     if request.method == "POST":
         if form.validate():
             saved, _result = commit_or_explain(
-                lambda: service.update_course(course, form.title.data, form.description.data, form.tags.data)
+                lambda: service.update_course(
+                    course, form.title.data, form.description.data, form.tags.data, form.audience.data
+                )
             )
             if not saved:
                 status = 400
@@ -248,11 +255,13 @@ def catalogue():
     tag = (request.args.get("tag") or "").strip()[:32] or None
     show = request.args.get("show") if request.args.get("show") in ("assigned", "new") else None
     assigned = assigned_course_ids(current_user)
+    hidden = access.hidden_course_ids(current_user)
     new_since = db.utcnow() - timedelta(days=NEW_DAYS)
     stmt = service.catalogue_courses(
         tag=tag,
         course_ids=assigned if show == "assigned" else None,
         published_since=new_since if show == "new" else None,
+        hidden=hidden,
     )
     page = paginate(stmt, page_number(request.args.get("page")), 20)
     ids = [c.id for c in page.items]
@@ -261,7 +270,7 @@ def catalogue():
         page=page,
         tag=tag,
         show=show,
-        tags=service.catalogue_tags(12),
+        tags=service.catalogue_tags(12, hidden),
         assigned=assigned,
         new_since=new_since,
         lesson_counts=service.published_lesson_counts(ids),

@@ -342,8 +342,11 @@ def progress_by_lesson(user_id: int, lesson_ids: list[int]) -> dict[int, LessonP
     return {row.lesson_id: row for row in rows}
 
 
-def continue_where_stopped(user_id: int, limit: int = 3) -> list[tuple[Lesson, LessonProgress]]:
-    """Lessons started and not completed, most recent first, still published."""
+def continue_where_stopped(
+    user_id: int, limit: int = 3, hidden: set[int] = frozenset()
+) -> list[tuple[Lesson, LessonProgress]]:
+    """Lessons started and not completed, most recent first, still published and not in a
+    `hidden` course (a plan-only course the member is no longer assigned)."""
     rows = db.session.execute(
         sa.select(Lesson, LessonProgress)
         .join(LessonProgress, LessonProgress.lesson_id == Lesson.id)
@@ -353,6 +356,7 @@ def continue_where_stopped(user_id: int, limit: int = 3) -> list[tuple[Lesson, L
             LessonProgress.completed_at.is_(None),
             Lesson.state == "published",
             Course.state == "published",
+            Course.id.not_in(hidden or [-1]),
         )
         .order_by(LessonProgress.updated_at.desc())
         .limit(limit)

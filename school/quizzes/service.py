@@ -488,14 +488,17 @@ def day_end_utc(day: date) -> datetime:
 
 
 def daily_pool() -> list[Question]:
-    """Questions of published courses (lesson questions only while their lesson is published)."""
+    """Questions of published courses open to all (lesson questions only while their lesson is
+    published): one pool for everyone, so a plan-only course's questions stay with its members."""
     return list(
         db.session.scalars(
             sa.select(Question)
             .join(Course, Course.id == Question.course_id)
             .outerjoin(Lesson, Lesson.id == Question.lesson_id)
             .where(
-                Course.state == "published", sa.or_(Question.lesson_id.is_(None), Lesson.state == "published")
+                Course.state == "published",
+                Course.audience == "all",
+                sa.or_(Question.lesson_id.is_(None), Lesson.state == "published"),
             )
             .order_by(Question.id)
         )
@@ -570,7 +573,7 @@ def daily_state(user, day: date) -> dict:
         or db.session.scalar(
             sa.select(Question.id)
             .join(Course, Course.id == Question.course_id)
-            .where(Course.state == "published")
+            .where(Course.state == "published", Course.audience == "all")
             .limit(1)
         )
         is not None,

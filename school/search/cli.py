@@ -33,17 +33,29 @@ def rebuild() -> None:
 @click.argument("text")
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
 @click.option("--limit", default=10, show_default=True)
+@click.option("--as", "login", help="Search as this user (phone or username), plan-only courses included.")
 @with_appcontext
-def query(text: str, as_json: bool, limit: int) -> None:
-    """Search as a member would and print the hits."""
-    results = service.search(text, per_page=limit)
+def query(text: str, as_json: bool, limit: int, login: str | None) -> None:
+    """Search as a member would and print the hits (without --as: what every member may see)."""
+    from school.accounts.service import find_by_login
+
+    viewer = find_by_login(login) if login else None
+    if login and viewer is None:
+        raise click.BadParameter(f"no user {login!r}", param_hint="--as")
+    results = service.search(text, per_page=limit, viewer=viewer)
     if results.unavailable:
         raise click.ClickException("the index is missing or broken; a rebuild has been queued")
     rows = [service.hit_json(hit) for hit in results.hits]
     if as_json:
         click.echo(
             json.dumps(
-                {"query": results.query, "total": results.total, "partial": results.partial, "hits": rows},
+                {
+                    "query": results.query,
+                    "total": results.total,
+                    "partial": results.partial,
+                    "suggestion": results.suggestion,
+                    "hits": rows,
+                },
                 ensure_ascii=False,
                 indent=2,
             )
@@ -55,3 +67,5 @@ def query(text: str, as_json: bool, limit: int) -> None:
             f"{row['kind']:<9} {row['course_title']} › {row.get('lesson_title') or ''}{where}  {row['text']}"
         )
     click.echo(f"{results.total} hits{' (some words only)' if results.partial else ''}")
+    if results.suggestion:
+        click.echo(f"did you mean: {results.suggestion}")

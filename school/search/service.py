@@ -16,12 +16,12 @@ from sqlalchemy import event
 from whoosh import highlight
 from whoosh.query import And, DateRange, Or, Term
 
-from school import db
+from school import access, db
 from school.courses.markdown import plain_text
 from school.courses.models import Course, Lesson
 from school.formatting import clock
 from school.media.models import Attachment, SubtitleTrack
-from school.search import index
+from school.search import index, suggest
 from school.search.analysis import grams, known_word, words
 
 MAX_QUERY = 100
@@ -212,6 +212,7 @@ class Results:
     truncated: bool = False  # the query was cut to MAX_QUERY characters
     unavailable: bool = False  # the index is missing or broken (a rebuild is queued)
     more: bool = False  # there are matches past the next page (total counts only up to it)
+    suggestion: str | None = None  # “您是不是要找”: the query with a mistyped term corrected
 
     @property
     def pages(self) -> int:
@@ -299,8 +300,11 @@ def search(
     course_id: int | None = None,
     days: int | None = None,
     now: datetime | None = None,
+    viewer=None,
+    correct: bool = True,
 ) -> Results:
-    """Search the library as a signed-in member sees it."""
+    """Search the library as `viewer` sees it (None: only what is open to every member). When no
+    hit holds every word, a corrected query that finds some (`correct`) is offered as well."""
     text = " ".join((text or "").split())
     results = Results(
         query=text[:MAX_QUERY], page=max(1, page), per_page=per_page, truncated=len(text) > MAX_QUERY
@@ -323,12 +327,16 @@ def search(
     passes = _passes(results.query)
     if not passes:
         return results
+    # Plan-only courses the viewer is not assigned are masked in the search itself, so they
+    # take no place in the pages or the counts (read from the database now, not from the index).
+    hidden = access.hidden_course_ids(viewer)
+    mask = Or([Term("course", str(course_id)) for course_id in sorted(hidden)]) if hidden else None
     for query, partial in passes:
         if filters:
             query = And([query, *filters])
         # Up to the next page only: counting every match re-runs the query (FIELD-NOTES), so
         # the total is exact up to here and "more" beyond it.
-        found = searcher.search(query, limit=(results.page + 1) * per_page, terms=True)
+        found = searcher.search(query, limit=(results.page + 1) * per_page, terms=True, mask=mask)
         if len(found.top_n):
             results.partial = partial
             break
@@ -367,6 +375,13 @@ def search(
                 score=hit.score,
             )
         )
+    if correct and (results.partial or not results.total) and results.page == 1:
+        filters = dict(kind=kind, course_id=course_id, days=days, now=now, viewer=viewer)
+        for candidate in suggest.corrections(results.query, suggest.known_variants(searcher)):
+            tried = search(candidate, per_page=1, correct=False, **filters)
+            if tried.total and not tried.partial:
+                results.suggestion = candidate
+                break
     return results
 
 
@@ -388,10 +403,11 @@ def _snippet(hit, stored: dict, fragmenter) -> str:
     return (title and hit.highlights("title")) or escape((body or title or "")[:80])
 
 
-def course_choices() -> list[tuple[int, str]]:
-    """Published courses (id, title) for the search page's course filter."""
+def course_choices(viewer) -> list[tuple[int, str]]:
+    """Published courses the viewer may see (id, title), for the search page's course filter."""
+    hidden = access.hidden_course_ids(viewer)
     stmt = sa.select(Course.id, Course.title).where(Course.state == "published").order_by(Course.title)
-    return [tuple(row) for row in db.session.execute(stmt)]
+    return [(cid, title) for cid, title in db.session.execute(stmt) if cid not in hidden]
 
 
 def _queue_rebuild() -> None:

@@ -1,6 +1,7 @@
 """The search page and /api/v1/search."""
 
 from flask import Blueprint, jsonify, render_template, request
+from flask_login import current_user
 
 from school import access
 from school.api import bp as api
@@ -20,6 +21,7 @@ def _params() -> dict:
         "kind": request.args.get("type") if request.args.get("type") in service.KINDS else None,
         "course_id": int(course) if course.isdigit() and len(course) < 10 else None,
         "days": DAYS.get(request.args.get("date", "")),
+        "viewer": current_user,
     }
 
 
@@ -36,7 +38,7 @@ def page():
         params=params,
         args=request.args,
         clock=clock,
-        courses=service.course_choices(),
+        courses=service.course_choices(current_user),
     )
 
 
@@ -64,6 +66,7 @@ def api_search():
                   total: {type: integer}
                   page: {type: integer}
                   partial: {type: boolean}
+                  suggestion: {type: string, nullable: true}  # the query with a mistyped term corrected
                   unavailable: {type: boolean}
                   hits:
                     type: array
@@ -90,6 +93,7 @@ def api_search():
         total=results.total,
         page=results.page,
         partial=results.partial,
+        suggestion=results.suggestion,
         unavailable=results.unavailable,
         hits=[service.hit_json(hit) for hit in results.hits],
     )

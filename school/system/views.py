@@ -50,7 +50,7 @@ def member_home(user) -> dict:
     total, quota = credits.year_total(user.id, year), credits.quota_for(user)
     return {
         "plans": plans_for_member(user),
-        "resume": continue_where_stopped(user.id),
+        "resume": continue_where_stopped(user.id, hidden=access.hidden_course_ids(user)),
         "year": year,
         "total": total,
         "quota": quota,

@@ -15,11 +15,12 @@ DEMO = Path(__file__).resolve().parents[2] / "content" / "demo"
 
 def test_demo_courses_are_complete_and_their_subtitles_parse():
     folders = sorted((DEMO / "courses").glob("*/course.yaml"))
-    assert len(folders) == 3
-    codes = []
+    assert len(folders) == 4
+    codes, audiences = [], []
     for course_yaml in folders:
         data = yaml.safe_load(course_yaml.read_text(encoding="utf-8"))
         assert data["state"] == "published" and data["lessons"]
+        audiences.append(data.get("audience", "all"))
         for lesson in data["lessons"]:
             codes.append(lesson["code"])
             assert (course_yaml.parent / lesson["text"]).exists()
@@ -29,6 +30,7 @@ def test_demo_courses_are_complete_and_their_subtitles_parse():
             for item in lesson.get("attachments") or []:
                 assert (course_yaml.parent / (item.get("source") or item.get("file"))).exists()
     assert len(codes) == len(set(codes))
+    assert sorted(audiences) == ["all", "all", "all", "plan"]  # the demo shows a plan-only course
 
 
 def write_course(folder: Path) -> None:

@@ -30,7 +30,7 @@ def course_from(folder: Path, owner):
 
 def test_every_demo_course_has_a_bank_that_loads_and_reloads_unchanged(app):
     folders = sorted(p.parent for p in DEMO.glob("*/course.yaml"))
-    assert len(folders) == 3
+    assert len(folders) == 4
     with app.test_request_context():
         owner = make_user(roles=[("lecturer", None)], phone="13600000001")
         for folder in folders:

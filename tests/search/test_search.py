@@ -170,6 +170,34 @@ def test_hostile_queries_give_clear_results_never_errors(app, query):
     assert results.truncated == (len(query.strip()) > search.MAX_QUERY)
 
 
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("防滩预警", "防瘫预警"),
+        ("三会二课", "三会一课"),
+        ("怎么开好三会二课", "怎么开好三会一课"),
+        ("防瘫预警", None),
+        ("党费", None),
+    ],
+)
+def test_a_mistyped_term_is_corrected_only_when_the_correction_finds_it(app, typed, meant):
+    library(app)
+    assert find(app, typed).suggestion == meant
+
+
+def test_the_correction_is_offered_on_the_page_the_api_and_the_cli(app, client):
+    library(app)
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    html = client.get("/search?q=防滩预警&type=lesson").get_data(as_text=True)
+    assert "您是不是要找：" in html and "q=%E9%98%B2%E7%98%AB%E9%A2%84%E8%AD%A6&amp;type=lesson" in html
+    assert client.get("/api/v1/search?q=防滩预警").get_json()["suggestion"] == "防瘫预警"
+    result = app.test_cli_runner().invoke(app.cli, ["search", "query", "防滩预警"])
+    assert "did you mean: 防瘫预警" in result.output
+    # a correction that finds nothing under the filters chosen is not offered
+    assert client.get("/api/v1/search?q=防滩预警&type=subtitle").get_json()["suggestion"] is None
+
+
 def test_search_page_groups_hits_and_links_to_the_second(app, client):
     ids = library(app)
     make_user(make_org(), phone="13800000009")
