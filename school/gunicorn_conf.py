@@ -15,6 +15,9 @@ accesslog = None
 graceful_timeout = 10
 timeout = 60
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's most (default 4094): a search address of ~900 Chinese characters still reaches the app,
+# which searches the first 100 and says so, instead of gunicorn's English "414 URI Too Long".
+limit_request_line = 8190
 
 
 class AppFormatLogger(glogging.Logger):

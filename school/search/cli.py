@@ -32,7 +32,7 @@ def rebuild() -> None:
 @search_cli.command("query")
 @click.argument("text")
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
-@click.option("--limit", default=10, show_default=True)
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--as", "login", help="Search as this user (phone or username), plan-only courses included.")
 @with_appcontext
 def query(text: str, as_json: bool, limit: int, login: str | None) -> None:

@@ -6,10 +6,12 @@ swaps the link in one rename, so readers never see a half-built index. Only the 
 a crashed writer leaves no stale lock behind.
 """
 
+import fcntl
 import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app
@@ -23,7 +25,7 @@ from school.search.analysis import chinese_analyzer, gram_analyzer
 SCHEMA_VERSION = "3"
 VERSION_FILE = "school-schema-version"
 
-_write_lock = threading.Lock()  # worker threads of one process take turns; flock does the rest
+_write_lock = threading.Lock()  # worker threads of one process take turns; the flock does the rest
 
 
 def schema() -> Schema:
@@ -110,6 +112,10 @@ def new_generation() -> tuple[Path, object]:
 def publish(path: Path) -> None:
     """Make a fully written generation the live one, atomically, and remove older ones."""
     link = current_path()
+    if link.is_dir() and not link.is_symlink():
+        # `current` copied back as a real folder (a restore, a hand copy): a link cannot replace
+        # a folder, so set it aside with the old generations, to be removed below.
+        os.rename(link, folder() / f"gen-0-replaced-{os.getpid()}")
     tmp = folder() / f".current-{os.getpid()}"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(path.name)
@@ -124,5 +130,15 @@ def writer(ix):
     return ix.writer(timeout=60.0)
 
 
-def write_lock() -> threading.Lock:
-    return _write_lock
+@contextmanager
+def write_lock():
+    """Held by whoever writes the index, in any process: worker threads take turns on the thread
+    lock, and a `flask search rebuild` in another process waits on the flock for the worker's
+    write to end (and the worker for the rebuild), so no course update goes into a generation that
+    a rebuild is about to replace. The kernel drops a flock when its process dies."""
+    with _write_lock, open(folder() / ".write.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -6,13 +6,17 @@ in counts. Users' text is never parsed as Whoosh query syntax: it is cut into wo
 analyzer as the documents and the query is built from those terms.
 """
 
+import html
+import logging
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from markupsafe import Markup, escape
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from whoosh import highlight
 from whoosh.query import And, DateRange, Or, Term
 
@@ -25,6 +29,9 @@ from school.search import index, suggest
 from school.search.analysis import grams, known_word, words
 
 MAX_QUERY = 100
+MAX_PAGE = 50  # a page costs every hit before it: nobody reads past the 1,000th
+REBUILD_BACKOFF = timedelta(minutes=10)
+log = logging.getLogger(__name__)
 KINDS = ("lesson", "subtitle", "document")
 # PDF text keeps the line breaks of the page layout; between Chinese characters they split words.
 LAYOUT_BREAK = re.compile(r"(?<=[\u3400-\u9fff])\s*\n\s*(?=[\u3400-\u9fff])")
@@ -144,6 +151,7 @@ def rebuild(progress=lambda done, total: None) -> int:
                 db.session.expire_all()
         except BaseException:
             writer.cancel()
+            shutil.rmtree(path, ignore_errors=True)  # no half generation left behind
             raise
         writer.commit()
         index.publish(path)
@@ -211,13 +219,14 @@ class Results:
     partial: bool = False  # no result held every word: these hold some of them
     truncated: bool = False  # the query was cut to MAX_QUERY characters
     unavailable: bool = False  # the index is missing or broken (a rebuild is queued)
-    more: bool = False  # there are matches past the next page (total counts only up to it)
+    more: bool = False  # there is a next page
+    exact: bool = True  # total counts every hit (else the hits up to the end of the next page)
     suggestion: str | None = None  # “您是不是要找”: the query with a mistyped term corrected
 
     @property
     def pages(self) -> int:
-        """Pages known so far: this one, the ones before, and the next when there is more."""
-        return self.page + 1 if self.more else max(1, -(-self.total // self.per_page))
+        """Pages known so far: all of them when the total is exact, else up to the next one."""
+        return max(1, -(-self.total // self.per_page))
 
 
 # Question words and particles people type around the word they mean (怎么交党费).
@@ -307,15 +316,13 @@ def search(
     hit holds every word, a corrected query that finds some (`correct`) is offered as well."""
     text = " ".join((text or "").split())
     results = Results(
-        query=text[:MAX_QUERY], page=max(1, page), per_page=per_page, truncated=len(text) > MAX_QUERY
+        query=text[:MAX_QUERY],
+        page=min(max(1, page), MAX_PAGE),
+        per_page=per_page,
+        truncated=len(text) > MAX_QUERY,
     )
-    if not results.query:
-        return results
-    try:
-        searcher = index.searcher()  # raises when the index is missing or of another version
-    except Exception:
-        results.unavailable = True
-        _queue_rebuild()
+    passes = _passes(results.query) if results.query else []
+    if not passes:
         return results
     filters = []
     if kind in KINDS:
@@ -324,41 +331,66 @@ def search(
         filters.append(Term("course", str(course_id)))
     if days:
         filters.append(DateRange("updated", (now or db.utcnow()) - timedelta(days=days), None))
-    passes = _passes(results.query)
-    if not passes:
-        return results
     # Plan-only courses the viewer is not assigned are masked in the search itself, so they
     # take no place in the pages or the counts (read from the database now, not from the index).
     hidden = access.hidden_course_ids(viewer)
     mask = Or([Term("course", str(course_id)) for course_id in sorted(hidden)]) if hidden else None
+    try:
+        searcher = index.searcher()  # raises when the index is missing or of another version
+        _fill(results, searcher, passes, filters, mask)
+        if correct and (results.partial or not results.total) and results.page == 1:
+            same = dict(kind=kind, course_id=course_id, days=days, now=now, viewer=viewer)
+            for candidate in suggest.corrections(results.query, suggest.known_variants(searcher)):
+                tried = search(candidate, per_page=1, correct=False, **same)
+                if tried.total and not tried.partial:
+                    results.suggestion = candidate
+                    break
+    except SQLAlchemyError:
+        raise  # the database's trouble, not the index's
+    except Exception:
+        # Missing, of another version, or damaged inside (a segment that no longer decompresses):
+        # the site stays up, says search is being rebuilt, and the worker rebuilds it.
+        log.exception("search index unreadable; queueing a rebuild")
+        results.hits, results.total, results.unavailable = [], 0, True
+        _queue_rebuild()
+    return results
+
+
+def _fill(results: Results, searcher, passes, filters: list, mask) -> None:
+    """Run the passes in turn until one finds something the member may see; put its page of hits
+    (highlighted) into results."""
+    per_page = results.per_page
     for query, partial in passes:
         if filters:
             query = And([query, *filters])
-        # Up to the next page only: counting every match re-runs the query (FIELD-NOTES), so
-        # the total is exact up to here and "more" beyond it.
-        found = searcher.search(query, limit=(results.page + 1) * per_page, terms=True, mask=mask)
-        if len(found.top_n):
+        # Up to the end of the next page only: counting every match re-runs the query
+        # (FIELD-NOTES), so the total is exact when fewer came back, and a lower bound otherwise.
+        limit = (results.page + 1) * per_page
+        found = searcher.search(query, limit=limit, terms=True, mask=mask)
+        stored = [(hit, hit.fields()) for hit in found]
+        courses, lessons = _visible(
+            {int(f["lesson"]) for _h, f in stored if f.get("lesson")},
+            {int(f["course"]) for _h, f in stored},
+        )
+        # unpublished since it was indexed: never shown, never counted, never decides the pass
+        hits = [
+            (hit, f, int(f["course"]), int(f["lesson"]) if f.get("lesson") else None)
+            for hit, f in stored
+            if int(f["course"]) in courses and (not f.get("lesson") or int(f["lesson"]) in lessons)
+        ]
+        if hits:
             results.partial = partial
             break
+    else:
+        return
+    # A page past the end shows the last one.
+    results.page = min(results.page, -(-len(hits) // per_page))
+    results.more = len(hits) > results.page * per_page
+    results.total, results.exact = len(hits), len(found.top_n) < limit
     found.fragmenter = highlight.PinpointFragmenter(maxchars=120, surround=30)
     found.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
-    stored = [(hit, hit.fields()) for hit in found]
-    courses, lessons = _visible(
-        {int(f["lesson"]) for _h, f in stored if f.get("lesson")},
-        {int(f["course"]) for _h, f in stored},
-    )
-    hits: list[Hit] = []
-    for hit, f in stored:
-        cid = int(f["course"])
-        lid = int(f["lesson"]) if f.get("lesson") else None
-        if cid not in courses or (lid is not None and lid not in lessons):
-            continue  # unpublished since it was indexed: never shown, never counted
-        hits.append((hit, f, cid, lid))
-    results.more = len(hits) > results.page * per_page
-    results.total = min(len(hits), results.page * per_page)
     start = (results.page - 1) * per_page
     for hit, f, cid, lid in hits[start : start + per_page]:
-        snippet = _snippet(hit, f, found.fragmenter)
         attachment = f.get("attachment") or [None, None]
         results.hits.append(
             Hit(
@@ -367,7 +399,7 @@ def search(
                 course_title=courses[cid],
                 lesson_id=lid,
                 lesson_title=lessons[lid] if lid else None,
-                snippet=Markup(snippet),  # noqa: S704 # nosec B704 # Whoosh escapes; only <mark> is ours
+                snippet=Markup(_snippet(hit, f, found.fragmenter)),  # noqa: S704 # nosec B704 # Whoosh escapes; only <mark> is ours
                 start_ms=f.get("start_ms"),
                 page=f.get("page"),
                 attachment_id=attachment[0],
@@ -375,14 +407,6 @@ def search(
                 score=hit.score,
             )
         )
-    if correct and (results.partial or not results.total) and results.page == 1:
-        filters = dict(kind=kind, course_id=course_id, days=days, now=now, viewer=viewer)
-        for candidate in suggest.corrections(results.query, suggest.known_variants(searcher)):
-            tried = search(candidate, per_page=1, correct=False, **filters)
-            if tried.total and not tried.partial:
-                results.suggestion = candidate
-                break
-    return results
 
 
 def _snippet(hit, stored: dict, fragmenter) -> str:
@@ -415,8 +439,16 @@ def _queue_rebuild() -> None:
     from school.jobs.models import Job
 
     with db.writing():
+        # One at a time, and after a failed one not again for a while: each try writes a whole
+        # index, and a search every second must not become a rebuild every second.
         pending = db.session.scalar(
-            sa.select(Job.id).where(Job.kind == "search.rebuild", Job.state.in_(("queued", "running")))
+            sa.select(Job.id).where(
+                Job.kind == "search.rebuild",
+                sa.or_(
+                    Job.state.in_(("queued", "running")),
+                    sa.and_(Job.state == "failed", Job.finished_at > db.utcnow() - REBUILD_BACKOFF),
+                ),
+            )
         )
         if pending is None:
             jobs.enqueue("search.rebuild")
@@ -432,12 +464,7 @@ def hit_json(hit: Hit) -> dict:
         "lesson_id": hit.lesson_id,
         "lesson_title": hit.lesson_title,
         "html": str(hit.snippet),
-        "text": re.sub(r"<[^>]+>", "", str(hit.snippet))
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#39;", "'")
-        .replace("&quot;", '"'),
+        "text": html.unescape(re.sub(r"<[^>]+>", "", str(hit.snippet))),
         "start_seconds": hit.seconds,
         "time": clock(hit.seconds),
         "page": hit.page,

@@ -1,5 +1,7 @@
 """The search page and /api/v1/search."""
 
+import re
+
 from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user
 
@@ -19,10 +21,19 @@ def _params() -> dict:
         "text": request.args.get("q", ""),
         "page": page_number(request.args.get("page")),
         "kind": request.args.get("type") if request.args.get("type") in service.KINDS else None,
-        "course_id": int(course) if course.isdigit() and len(course) < 10 else None,
+        # ASCII digits only: str.isdigit() also takes ², ① and full-width digits
+        "course_id": int(course) if re.fullmatch(r"[0-9]{1,9}", course) else None,
         "days": DAYS.get(request.args.get("date", "")),
         "viewer": current_user,
     }
+
+
+def _links(params: dict) -> dict:
+    """The search's own parameters for the pager and the correction link (nothing else the
+    address held: url_for would take `endpoint` or `_external` as its own arguments)."""
+    links = {"q": params["text"], "type": params["kind"], "course": params["course_id"]}
+    links["date"] = next((name for name, days in DAYS.items() if days == params["days"]), None)
+    return {name: value for name, value in links.items() if value}
 
 
 @bp.get("/search")
@@ -36,7 +47,7 @@ def page():
         results=results,
         groups=service.group(results.hits),
         params=params,
-        args=request.args,
+        links=_links(params),
         clock=clock,
         courses=service.course_choices(current_user),
     )
@@ -50,7 +61,11 @@ def api_search():
     get:
       summary: Search lessons, subtitles (with the second to jump to) and documents
       parameters:
-        - {in: query, name: q, required: true, schema: {type: string, maxLength: 2000}}
+        - in: query
+          name: q
+          required: true
+          description: the first 100 characters are searched
+          schema: {type: string}
         - {in: query, name: type, schema: {type: string, enum: [lesson, subtitle, document]}}
         - {in: query, name: course, schema: {type: integer}}
         - {in: query, name: date, schema: {type: string, enum: [week, month, year]}}
@@ -65,6 +80,9 @@ def api_search():
                   query: {type: string}
                   total: {type: integer}
                   page: {type: integer}
+                  more: {type: boolean, description: "there is a next page"}
+                  exact: {type: boolean, description: "total counts every hit, else those to the next page"}
+                  truncated: {type: boolean, description: "only the first 100 characters were searched"}
                   partial: {type: boolean}
                   suggestion: {type: string, nullable: true}  # the query with a mistyped term corrected
                   unavailable: {type: boolean}
@@ -92,6 +110,9 @@ def api_search():
         query=results.query,
         total=results.total,
         page=results.page,
+        more=results.more,
+        exact=results.exact,
+        truncated=results.truncated,
         partial=results.partial,
         suggestion=results.suggestion,
         unavailable=results.unavailable,

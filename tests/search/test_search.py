@@ -5,13 +5,16 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import Markup, escape
 
 from school import db
 from school.courses import service as courses
+from school.courses.models import Lesson
 from school.jobs import service as jobs
 from school.jobs.models import Job
 from school.media import service as media
@@ -283,3 +286,193 @@ def test_a_writer_killed_mid_write_leaves_a_readable_index_and_no_stale_lock(app
     assert find(app, "党费").total == 1  # readable
     with app.app_context():
         assert search.index_course(1) >= 1  # the lock died with the process
+
+
+# --- found by a hostile review: each of these was a 500, a leak or a stuck index ---------------
+
+
+def many_hits(app, count=45) -> int:
+    """A published lesson whose subtitles say 党员 `count` times (one cue each): several pages."""
+    owner = make_user(roles=[("lecturer", None)], phone="13800000011")
+    srt = "".join(
+        f"{n}\n00:00:{n:02d},000 --> 00:00:{n:02d},500\n第{n}位党员发言\n\n" for n in range(1, count + 1)
+    )
+    with app.app_context():
+        course = courses.create_course(owner, "党员发言", "", "")
+        lesson = courses.create_lesson(course, "发言记录")
+        courses.update_lesson(lesson, "发言记录", "记录", "0.25", "read")
+        media.add_subtitles(lesson, srt.encode())
+        courses.set_lesson_state(lesson, "published")
+        courses.set_course_state(course, "published", db.utcnow())
+        db.session.commit()
+        lesson_id = lesson.id
+    run_jobs(app)
+    return lesson_id
+
+
+@pytest.mark.parametrize("course", ["%C2%B2", "%E2%91%A0", "%EF%BC%92", "%D9%A2", "1" * 30, "-1"])
+def test_digit_like_course_ids_are_ignored_not_errors(app, client, course):
+    library(app)
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    assert client.get(f"/search?q=党费&course={course}").status_code == 200
+    assert client.get(f"/api/v1/search?q=党费&course={course}").get_json()["total"] == 1
+
+
+def test_the_pager_carries_only_the_search_parameters(app, client):
+    many_hits(app)
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    for extra in ("endpoint=x", "_method=POST", "_external=1", "_scheme=https", "_anchor=x", "q=again"):
+        page = client.get(f"/search?q=党员&type=subtitle&{extra}")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "/search?" in html
+        links = re.findall(r'href="([^"]*/search\?[^"]*)"', html)
+        assert links and all(link.startswith("/search?") and "#" not in link for link in links)
+        assert all("endpoint" not in link and "_" not in link.split("?")[1] for link in links)
+        assert any("page=2" in link and "type=subtitle" in link for link in links)
+
+
+def test_pages_are_bounded_and_past_the_end_show_the_last(app, client):
+    many_hits(app)  # 45 cues + lesson + course: 47 hits, 3 pages of 20
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    first = client.get("/api/v1/search?q=党员").get_json()  # counted up to the end of page 2
+    assert (first["total"], first["exact"], first["more"], len(first["hits"])) == (40, False, True, 20)
+    assert "40+ 条结果" in client.get("/search?q=党员").get_data(as_text=True)
+    last = client.get("/api/v1/search?q=党员&page=3").get_json()
+    assert (last["page"], last["more"], last["total"], last["exact"], len(last["hits"])) == (
+        3,
+        False,
+        47,
+        True,
+        7,
+    )
+    for page in (4, 999, 99999999999999999999):
+        beyond = client.get(f"/api/v1/search?q=党员&page={page}").get_json()
+        assert (beyond["page"], len(beyond["hits"])) == (3, 7)
+    html = client.get("/search?q=党员&page=99999").get_data(as_text=True)
+    assert "第 3 / 3 页" in html
+    with app.test_request_context():
+        assert search.search("党员", page=10**6).page == 3  # never asks Whoosh for a million hits
+    long = client.get("/api/v1/search?q=" + "党员" * 60).get_json()
+    assert long["truncated"] is True
+
+
+def test_a_damaged_index_says_rebuilding_and_queues_a_rebuild(app, client, monkeypatch):
+    import zlib
+
+    library(app)
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    with app.app_context():
+        broken = index.searcher()
+
+    def damaged(*args, **kwargs):
+        raise zlib.error("Error -3 while decompressing data: incorrect data check")
+
+    monkeypatch.setattr(broken, "search", damaged)  # a segment whose bytes no longer decompress
+    page = client.get("/search?q=党费")
+    assert page.status_code == 200 and "正在重建" in page.get_data(as_text=True)
+    data = client.get("/api/v1/search?q=党费").get_json()
+    assert data["unavailable"] is True and data["hits"] == []
+    with app.app_context():
+        queued = db.session.scalars(sa.select(Job.kind).where(Job.state == "queued")).all()
+    assert queued == ["search.rebuild"]  # once, however many searches
+    monkeypatch.undo()
+    run_jobs(app)
+    assert find(app, "党费").total == 1
+
+
+def test_a_failed_rebuild_is_not_queued_again_at_every_search(app):
+    from school.jobs.models import Job as JobRow
+
+    library(app)
+    with app.test_request_context():
+        os.unlink(index.current_path())
+        search.search("党费")
+        job = db.session.scalar(sa.select(JobRow).where(JobRow.kind == "search.rebuild"))
+        job.state, job.finished_at = "failed", db.utcnow()
+        db.session.commit()
+        search.search("党费")
+        search.search("党费")
+        assert (
+            db.session.scalar(sa.select(sa.func.count()).select_from(JobRow).where(JobRow.state == "queued"))
+            == 0
+        )
+        job.finished_at = db.utcnow() - search.REBUILD_BACKOFF - timedelta(minutes=1)
+        db.session.commit()
+        search.search("党费")
+        assert (
+            db.session.scalar(sa.select(sa.func.count()).select_from(JobRow).where(JobRow.state == "queued"))
+            == 1
+        )
+
+
+def test_a_current_folder_copied_in_place_of_the_link_is_replaced_by_a_rebuild(app):
+    import shutil
+
+    library(app)
+    with app.app_context():
+        live = index.current_path()
+        target = live.parent / os.readlink(live)
+        live.unlink()
+        shutil.copytree(target, live)  # a restore or a hand copy: a real folder named current
+        shutil.rmtree(target)
+    result = app.test_cli_runner().invoke(app.cli, ["search", "rebuild"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert index.current_path().is_symlink()
+        assert [p.name for p in index.folder().glob("gen-*")] == [os.readlink(index.current_path())]
+    assert find(app, "党费").total == 1
+
+
+def test_a_rebuild_that_fails_leaves_no_half_generation(app, monkeypatch):
+    library(app)
+    with app.app_context():
+        before = sorted(p.name for p in index.folder().glob("gen-*"))
+        monkeypatch.setattr(search, "course_documents", lambda course: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            search.rebuild()
+        assert sorted(p.name for p in index.folder().glob("gen-*")) == before
+
+
+def test_index_writers_in_other_processes_wait_for_each_other(app):
+    with app.app_context():
+        lock_file = index.folder() / ".write.lock"
+        probe = (
+            "import fcntl, sys\n"
+            f"handle = open({str(lock_file)!r}, 'a')\n"
+            "try:\n    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+            "except BlockingIOError:\n    sys.exit(3)\n"
+        )
+        with index.write_lock():  # what the worker holds while it writes a course
+            assert subprocess.run([sys.executable, "-c", probe]).returncode == 3  # a CLI rebuild waits
+        assert subprocess.run([sys.executable, "-c", probe]).returncode == 0
+
+
+def test_hidden_documents_of_a_stale_index_never_decide_the_results(app):
+    ids = library(app)
+    with app.app_context():
+        lesson = db.session.get(Lesson, ids["second"])
+        courses.update_lesson(lesson, lesson.title, "豹子标记和党费", "0.25", "read")
+        db.session.commit()
+    run_jobs(app)
+    with app.app_context():  # unpublished behind the index's back (a lost re-index job)
+        db.session.execute(sa.update(Lesson).where(Lesson.id == ids["second"]).values(state="draft"))
+        db.session.commit()
+    results = find(app, "豹子标记 党费")
+    assert results.partial and results.total >= 1  # the visible 党费 lesson, not "nothing"
+    assert all(hit.lesson_id != ids["second"] for hit in results.hits)
+
+
+def test_api_text_is_the_snippet_unescaped_exactly(app):
+    hit = search.Hit("lesson", 1, "课", 1, "课", Markup(escape('O\'Brien & "Q" <b>')))  # noqa: S704
+    assert search.hit_json(hit)["text"] == 'O\'Brien & "Q" <b>'
+    marked = search.Hit("lesson", 1, "课", 1, "课", Markup('a &#34;b&#34; <mark class="x">党费</mark>'))  # noqa: S704
+    assert search.hit_json(marked)["text"] == 'a "b" 党费'
+
+
+def test_the_cli_refuses_a_limit_out_of_range_in_one_line(app):
+    result = app.test_cli_runner().invoke(app.cli, ["search", "query", "党费", "--limit", "0"])
+    assert result.exit_code == 2 and "Traceback" not in result.output and "--limit" in result.output
