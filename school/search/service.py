@@ -388,7 +388,7 @@ def _fill(results: Results, searcher, passes, filters: list, mask) -> None:
     results.more = len(hits) > results.page * per_page
     results.total, results.exact = len(hits), len(found.top_n) < limit
     found.fragmenter = highlight.PinpointFragmenter(maxchars=120, surround=30)
-    found.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
+    found.formatter = Passages(tagname="mark", between=" ")
     start = (results.page - 1) * per_page
     for hit, f, cid, lid in hits[start : start + per_page]:
         attachment = f.get("attachment") or [None, None]
@@ -407,6 +407,17 @@ def _fill(results: Results, searcher, passes, filters: list, mask) -> None:
                 score=hit.score,
             )
         )
+
+
+class Passages(highlight.HtmlFormatter):
+    """Whoosh's <mark> formatter, with … where a passage is cut out of a longer text, so a
+    snippet that starts mid-sentence (职评议的材料…) shows that it does."""
+
+    def format_fragment(self, fragment, replace=False):
+        passage = super().format_fragment(fragment, replace)
+        before = "…" if fragment.startchar > 0 else ""
+        after = "…" if fragment.endchar < len(fragment.text) else ""
+        return f"{before}{passage}{after}"
 
 
 def _snippet(hit, stored: dict, fragmenter) -> str:

@@ -476,3 +476,16 @@ def test_api_text_is_the_snippet_unescaped_exactly(app):
 def test_the_cli_refuses_a_limit_out_of_range_in_one_line(app):
     result = app.test_cli_runner().invoke(app.cli, ["search", "query", "党费", "--limit", "0"])
     assert result.exit_code == 2 and "Traceback" not in result.output and "--limit" in result.output
+
+
+def test_a_passage_cut_out_of_a_longer_text_shows_where_it_was_cut(app):
+    ids = library(app)
+    with app.app_context():
+        lesson = db.session.get(Lesson, ids["second"])
+        text = "支部工作要点。" * 30 + "按月足额交纳特殊党费是义务。" + "组织生活制度。" * 30
+        courses.update_lesson(lesson, lesson.title, text, "0.25", "read")
+        db.session.commit()
+    run_jobs(app)
+    hit = next(h for h in find(app, "特殊党费").hits if h.lesson_id == ids["second"] and h.kind == "lesson")
+    assert str(hit.snippet).startswith("…") and str(hit.snippet).endswith("…")
+    assert ">党费</mark>是义务" in str(hit.snippet)
