@@ -121,4 +121,6 @@ def grams(text: str) -> list[str]:
     kept = "".join(ch.lower() for ch in text if _is_word(ch))
     if len(kept) <= 1:
         return [kept] if kept else []
-    return list(dict.fromkeys(kept[i : i + 2] for i in range(len(kept) - 1)))
+    # A doubled character (党党, a key pressed twice) is searched as the one character.
+    pairs = (kept[i : i + 2] for i in range(len(kept) - 1))
+    return list(dict.fromkeys(pair[0] if pair[0] == pair[1] else pair for pair in pairs))

@@ -489,3 +489,8 @@ def test_a_passage_cut_out_of_a_longer_text_shows_where_it_was_cut(app):
     hit = next(h for h in find(app, "特殊党费").hits if h.lesson_id == ids["second"] and h.kind == "lesson")
     assert str(hit.snippet).startswith("…") and str(hit.snippet).endswith("…")
     assert ">党费</mark>是义务" in str(hit.snippet)
+
+
+def test_a_doubled_character_is_searched_as_one(app):
+    library(app)
+    assert find(app, "党党").total >= 1 and find(app, "党党党党").total == find(app, "党").total
