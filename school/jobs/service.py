@@ -129,6 +129,7 @@ def run(job_id: int, config: dict) -> str:
     if job is None:
         return "skipped"
     func = HANDLERS.get(job.kind)
+    earlier_error = job.message if job.attempts > 1 else None
     try:
         if func is None:
             raise RuntimeError(f"no handler for job kind {job.kind!r}")
@@ -151,6 +152,8 @@ def run(job_id: int, config: dict) -> str:
         return job.state
     job.state, job.progress, job.result = "done", 100, result
     job.finished_at, job.lease_expires_at = db.utcnow(), None
+    if earlier_error is not None and job.message == earlier_error:
+        job.message = None  # the error of an attempt a later one got past is no longer news
     db.session.commit()
     return "done"
 

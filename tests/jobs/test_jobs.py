@@ -74,6 +74,29 @@ def test_a_failing_job_is_retried_then_marked_failed_with_its_error(app):
         assert failed.attempts == 2 and failed.message == "磁盘已满"
 
 
+FLAKY: list[int] = []
+
+
+@service.handler("test.flaky")
+def flaky_job(job, progress):
+    FLAKY.append(job.id)
+    if len(FLAKY) == 1:
+        raise OSError("磁盘暂时不可用")
+    return {}
+
+
+def test_a_job_that_succeeds_on_retry_no_longer_shows_the_first_error(app):
+    FLAKY.clear()
+    with app.app_context():
+        job = service.enqueue("test.flaky")
+        db.session.commit()
+        assert service.run(job.id, app.config) == "queued"
+        assert db.session.get(Job, job.id).message == "磁盘暂时不可用"
+        assert service.run(job.id, app.config) == "done"
+        done = db.session.get(Job, job.id)
+        assert (done.attempts, done.message) == (2, None)
+
+
 def test_a_job_whose_worker_died_is_taken_back(app):
     with app.app_context():
         job = service.enqueue("test.count")
