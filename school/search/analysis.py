@@ -10,6 +10,7 @@ import re
 import threading
 
 import jieba
+from pypinyin import Style, lazy_pinyin
 from whoosh.analysis import LowercaseFilter, NgramFilter, Token, Tokenizer
 
 from school.settings import ROOT
@@ -124,3 +125,20 @@ def grams(text: str) -> list[str]:
     # A doubled character (党党, a key pressed twice) is searched as the one character.
     pairs = (kept[i : i + 2] for i in range(len(kept) - 1))
     return list(dict.fromkeys(pair[0] if pair[0] == pair[1] else pair for pair in pairs))
+
+
+_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
+
+
+def title_pinyin(title: str) -> str:
+    """A title as members may type it without an input method: full pinyin and initials of each
+    run of Chinese characters and of all of them (「三会一课」怎么开好 → sanhuiyike shyk
+    zenmekaihao zmkh sanhuiyikezenmekaihao shykzmkh), space separated, for prefix matching."""
+    runs = _HAN_RUN.findall(title or "")
+    if not runs:
+        return ""
+    forms = []
+    for run in [*runs, "".join(runs)] if len(runs) > 1 else runs:
+        forms.append("".join(lazy_pinyin(run)))
+        forms.append("".join(lazy_pinyin(run, style=Style.FIRST_LETTER)))
+    return " ".join(dict.fromkeys(forms))

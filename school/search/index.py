@@ -16,13 +16,13 @@ from pathlib import Path
 
 from flask import current_app
 from whoosh import index as whoosh_index
-from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
+from whoosh.fields import DATETIME, ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from school.search.analysis import chinese_analyzer, gram_analyzer
 
 # Bump when schema() or the analyzers change: an index of another version is treated as missing
 # (the site says search is being rebuilt and queues the rebuild) instead of silently finding less.
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 VERSION_FILE = "school-schema-version"
 
 _write_lock = threading.Lock()  # worker threads of one process take turns; the flock does the rest
@@ -46,6 +46,7 @@ def schema() -> Schema:
         text=TEXT(analyzer=zh, chars=True),
         body=STORED,
         grams=TEXT(analyzer=gram_analyzer(), phrase=False, field_boost=0.3),
+        pinyin=KEYWORD(lowercase=True, scorable=True),  # of course and lesson titles: sanhuiyike shyk
         start_ms=NUMERIC(stored=True),
         page=NUMERIC(stored=True),
         attachment=STORED,

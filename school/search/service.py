@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import event
 from sqlalchemy.exc import SQLAlchemyError
 from whoosh import highlight
-from whoosh.query import And, DateRange, Or, Term
+from whoosh.query import And, DateRange, Or, Prefix, Term
 
 from school import access, db
 from school.courses.markdown import plain_text
@@ -26,7 +26,7 @@ from school.courses.models import Course, Lesson
 from school.formatting import clock
 from school.media.models import Attachment, SubtitleTrack
 from school.search import index, suggest
-from school.search.analysis import grams, known_word, words
+from school.search.analysis import grams, known_word, title_pinyin, words
 
 MAX_QUERY = 100
 MAX_PAGE = 50  # a page costs every hit before it: nobody reads past the 1,000th
@@ -57,6 +57,7 @@ def course_documents(course: Course) -> list[dict]:
             text=f"{description} {course.title} {tags}",
             body=description,
             grams=f"{course.title} {tags} {description}",
+            pinyin=title_pinyin(course.title),
             updated=course.updated_at,
         )
     ]
@@ -73,6 +74,7 @@ def course_documents(course: Course) -> list[dict]:
                 text=f"{body} {lesson.title} {course.title} {tags}",
                 body=body,
                 grams=f"{lesson.title} {body}",
+                pinyin=title_pinyin(lesson.title),
                 **ids,
             )
         )
@@ -263,8 +265,9 @@ STOP_WORDS = frozenset(
 
 def _passes(text: str) -> list[tuple[object, bool]]:
     """Queries to try in turn, each with whether its hits hold only some of the words:
-    every word (jieba tokens); else every 1–2 char gram (single characters, words jieba splits
-    differently); else any of the longer words."""
+    every word (jieba tokens); else, for Latin letters only, a title in pinyin (full or initials,
+    as a prefix); else every 1–2 char gram (single characters, words jieba splits differently);
+    else any of the longer words."""
 
     def anywhere(word: str):
         return Or([Term("title", word), Term("text", word)])
@@ -273,6 +276,9 @@ def _passes(text: str) -> list[tuple[object, bool]]:
     passes: list[tuple[object, bool]] = []
     if kept:
         passes.append((And([anywhere(w) for w in kept]), False))
+    typed = text.replace(" ", "").lower()
+    if len(typed) >= 2 and typed.isascii() and typed.isalpha():  # sanhui, shyk: a title in pinyin
+        passes.append((Prefix("pinyin", typed) if len(typed) >= 3 else Term("pinyin", typed), False))
     gram_list = grams(" ".join(kept) if kept else text)
     # Grams rescue a short term jieba cut differently (誊, 组织生活会); for a longer query
     # they only repeat the loose pass at a higher cost.

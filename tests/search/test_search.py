@@ -494,3 +494,17 @@ def test_a_passage_cut_out_of_a_longer_text_shows_where_it_was_cut(app):
 def test_a_doubled_character_is_searched_as_one(app):
     library(app)
     assert find(app, "党党").total >= 1 and find(app, "党党党党").total == find(app, "党").total
+
+
+@pytest.mark.parametrize("typed", ["sanhuiyike", "SanHui", "shyk", "shykzmkh", "zenmekaihao"])
+def test_a_title_typed_in_pinyin_is_found(app, typed):
+    ids = library(app)
+    hits = find(app, typed).hits
+    assert hits and hits[0].course_id == ids["course"]
+
+
+def test_pinyin_finds_lesson_titles_and_nothing_for_latin_words_that_are_no_title(app):
+    ids = library(app)
+    assert any(hit.lesson_id == ids["second"] for hit in find(app, "fangtan").hits)  # 防瘫预警看板
+    assert find(app, "xyzzyq").total == 0
+    assert find(app, "caogao").total == 0  # 草稿课时 is a draft: not indexed, not found
