@@ -346,7 +346,10 @@ def search(
         _fill(results, searcher, passes, filters, mask)
         if correct and (results.partial or not results.total) and results.page == 1:
             same = dict(kind=kind, course_id=course_id, days=days, now=now, viewer=viewer)
-            for candidate in suggest.corrections(results.query, suggest.known_variants(searcher)):
+            seen = lambda pair: searcher.doc_frequency("grams", pair) > 0  # noqa: E731
+            for candidate in suggest.corrections(
+                results.query, suggest.known_variants(searcher), seen_pair=seen
+            ):
                 tried = search(candidate, per_page=1, correct=False, **same)
                 if tried.total and not tried.partial:
                     results.suggestion = candidate

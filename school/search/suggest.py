@@ -27,12 +27,14 @@ def _dictionary_terms() -> list[str]:
 
 
 def _variants(terms) -> dict[str, set[str]]:
-    """Each term under every key with one of its characters blanked: 防?预警 → {防瘫预警}."""
+    """Each term under every key with one of its characters blanked (防?预警 → {防瘫预警}), and
+    under itself (防瘫预警 → {防瘫预警}): a stretch of the query that is a known term is no typo."""
     variants: dict[str, set[str]] = {}
     for term in terms:
         term = term.lower()
         if len(term) < MIN_LENGTH:
             continue
+        variants.setdefault(term, set()).add(term)
         for i in range(len(term)):
             variants.setdefault(term[:i] + "\0" + term[i + 1 :], set()).add(term)
     return variants
@@ -50,9 +52,12 @@ def known_variants(searcher) -> dict[str, set[str]]:
         return _cache["variants"]
 
 
-def corrections(text: str, variants: dict[str, set[str]], limit: int = 3) -> list[str]:
+def corrections(
+    text: str, variants: dict[str, set[str]], limit: int = 3, seen_pair=lambda pair: False
+) -> list[str]:
     """Queries like `text` with one stretch replaced by a known term one character away, best
-    (longest term) first."""
+    (longest term) first. Only a stretch with a character pair the library never has (`seen_pair`
+    false: 防滩, 会二) looks like a typo; 支部党员 is not corrected to 支部委员."""
     found: list[tuple[int, str]] = []
     lowered = text.lower()
     for run in _RUN.finditer(lowered):
@@ -60,6 +65,8 @@ def corrections(text: str, variants: dict[str, set[str]], limit: int = 3) -> lis
         for size in range(min(len(word), 12), MIN_LENGTH - 1, -1):
             for start in range(len(word) - size + 1):
                 window = word[start : start + size]
+                if window in variants or all(seen_pair(window[j : j + 2]) for j in range(size - 1)):
+                    continue  # a word the library knows, spelt right
                 for i in range(size):
                     for term in variants.get(window[:i] + "\0" + window[i + 1 :], ()):
                         if term != window:

@@ -508,3 +508,13 @@ def test_pinyin_finds_lesson_titles_and_nothing_for_latin_words_that_are_no_titl
     assert any(hit.lesson_id == ids["second"] for hit in find(app, "fangtan").hits)  # 防瘫预警看板
     assert find(app, "xyzzyq").total == 0
     assert find(app, "caogao").total == 0  # 草稿课时 is a draft: not indexed, not found
+
+
+def test_only_a_stretch_with_a_pair_the_library_never_has_is_taken_for_a_typo():
+    from school.search import suggest
+
+    variants = suggest._variants(["支部委员", "防瘫预警"])
+    assert suggest.corrections("支部党员", variants, seen_pair=lambda pair: True) == []
+    assert suggest.corrections("支部党员", variants, seen_pair=lambda pair: pair != "部党") == ["支部委员"]
+    assert suggest.corrections("防瘫预警", variants) == []  # a known term is spelt right
+    assert suggest.corrections("防滩预警", variants, seen_pair=lambda pair: "滩" not in pair) == ["防瘫预警"]
