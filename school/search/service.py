@@ -401,6 +401,7 @@ def _fill(results: Results, searcher, passes, filters: list, mask) -> None:
     start = (results.page - 1) * per_page
     for hit, f, cid, lid in hits[start : start + per_page]:
         attachment = f.get("attachment") or [None, None]
+        snippet = Markup(_snippet(hit, f, found.fragmenter))  # noqa: S704 # nosec B704 # Whoosh escapes; only <mark> is ours
         results.hits.append(
             Hit(
                 kind=f["kind"],
@@ -408,7 +409,7 @@ def _fill(results: Results, searcher, passes, filters: list, mask) -> None:
                 course_title=courses[cid],
                 lesson_id=lid,
                 lesson_title=lessons[lid] if lid else None,
-                snippet=Markup(_snippet(hit, f, found.fragmenter)),  # noqa: S704 # nosec B704 # Whoosh escapes; only <mark> is ours
+                snippet=snippet,
                 start_ms=f.get("start_ms"),
                 page=f.get("page"),
                 attachment_id=attachment[0],
