@@ -152,6 +152,25 @@ def test_member_signs_in_and_sees_tab_bar(page, live_server):
     assert page_width(page) <= PHONE["width"]
 
 
+def test_recent_searches_are_per_account_and_can_be_cleared(page):
+    sign_in(page, "member1")
+    for words in ("党费", "三会一课"):
+        page.goto("/search?q=" + words)
+    assert page.locator("#recent a").all_inner_texts() == ["党费"]
+
+    page.click("#recent-clear")
+    assert page.locator("#recent").is_hidden()
+    page.goto("/search?q=防瘫预警")
+    assert page.locator("#recent a").count() == 0  # 三会一课 went with the rest
+
+    # Someone else signing in on the same phone does not see member1's searches.
+    page.goto("/me")
+    submit(page, "form[action$='/sign-out'] button[type=submit]")
+    sign_in(page, "member2")
+    page.goto("/search?q=党员")
+    assert page.locator("#recent a").count() == 0
+
+
 def test_organizer_member_list_fits_phone(page):
     sign_in(page, "org-district")
     page.goto("/members")

@@ -34,6 +34,14 @@ def load_dictionary() -> None:
 
 
 _WORD = re.compile(r"[^\W_]")  # a letter or digit of any script (CJK included)
+# Chinese input methods type full-width letters, digits and spaces (ＰＰＴ, ２０２５年, 　): folded to
+# ASCII one character for one, so stored character offsets (highlights) stay right.
+_FULL_WIDTH = {0x3000: 0x20, **{code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}}
+
+
+def fold_width(text: str) -> str:
+    """Full-width ASCII forms as ASCII (ＰＰＴ → PPT); the length never changes."""
+    return text.translate(_FULL_WIDTH)
 
 
 def _is_word(text: str) -> bool:
@@ -57,7 +65,7 @@ class JiebaTokenizer(Tokenizer):
     ):
         load_dictionary()
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for pos, (word, start, end) in enumerate(jieba.tokenize(value, mode="search")):
+        for pos, (word, start, end) in enumerate(jieba.tokenize(fold_width(value), mode="search")):
             if not _is_word(word):
                 continue
             token.text = word.strip()
@@ -103,7 +111,7 @@ class GramJoiner(Tokenizer):
 
     def __call__(self, value, positions=False, chars=False, start_pos=0, start_char=0, **kwargs):
         token = Token(positions, chars, **{k: v for k, v in kwargs.items() if k in ("removestops", "mode")})
-        for pos, run in enumerate(_WORD_RUN.finditer(value)):
+        for pos, run in enumerate(_WORD_RUN.finditer(fold_width(value))):
             token.text, token.boost, token.stopped = run.group(), 1.0, False
             if positions:
                 token.pos = start_pos + pos
@@ -119,7 +127,7 @@ def gram_analyzer():
 
 def grams(text: str) -> list[str]:
     """The 2-grams of a query (its single character when it has only one)."""
-    kept = "".join(ch.lower() for ch in text if _is_word(ch))
+    kept = "".join(ch.lower() for ch in fold_width(text) if _is_word(ch))
     if len(kept) <= 1:
         return [kept] if kept else []
     # A doubled character (党党, a key pressed twice) is searched as the one character.

@@ -22,7 +22,7 @@ from school.search.analysis import chinese_analyzer, gram_analyzer
 
 # Bump when schema() or the analyzers change: an index of another version is treated as missing
 # (the site says search is being rebuilt and queues the rebuild) instead of silently finding less.
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 VERSION_FILE = "school-schema-version"
 
 _write_lock = threading.Lock()  # worker threads of one process take turns; the flock does the rest

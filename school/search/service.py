@@ -26,7 +26,7 @@ from school.courses.models import Course, Lesson
 from school.formatting import clock
 from school.media.models import Attachment, SubtitleTrack
 from school.search import index, suggest
-from school.search.analysis import grams, known_word, title_pinyin, words
+from school.search.analysis import fold_width, grams, known_word, title_pinyin, words
 
 MAX_QUERY = 100
 MAX_PAGE = 50  # a page costs every hit before it: nobody reads past the 1,000th
@@ -276,7 +276,7 @@ def _passes(text: str) -> list[tuple[object, bool]]:
     passes: list[tuple[object, bool]] = []
     if kept:
         passes.append((And([anywhere(w) for w in kept]), False))
-    typed = text.replace(" ", "").lower()
+    typed = fold_width(text).replace(" ", "").lower()
     if len(typed) >= 2 and typed.isascii() and typed.isalpha():  # sanhui, shyk: a title in pinyin
         passes.append((Prefix("pinyin", typed) if len(typed) >= 3 else Term("pinyin", typed), False))
     gram_list = grams(" ".join(kept) if kept else text)

@@ -99,6 +99,37 @@ def test_single_characters_and_mixed_words_are_found(app):
     assert find(app, "2025年").hits[0].lesson_id == ids["first"]
 
 
+@pytest.mark.parametrize(
+    "typed, half",
+    [
+        ("ＰＰＴ", "PPT"),
+        ("ｐｐｔ", "ppt"),
+        ("２０２５年", "2025年"),
+        ("ＰＰＴ　课件", "PPT 课件"),
+        ("ｓａｎｈｕｉ", "sanhui"),
+    ],
+)
+def test_full_width_letters_and_digits_find_what_half_width_ones_do(app, typed, half):
+    """Chinese input methods type full-width forms; the library is mostly written half-width."""
+    library(app)
+    found = [(h.kind, h.lesson_id, h.start_ms, h.page, str(h.snippet)) for h in find(app, typed).hits]
+    assert found and found == [
+        (h.kind, h.lesson_id, h.start_ms, h.page, str(h.snippet)) for h in find(app, half).hits
+    ]
+
+
+def test_a_full_width_word_in_the_library_is_found_and_highlighted_by_its_half_width_form(app):
+    ids = library(app)
+    with app.app_context():
+        lesson = db.session.get(Lesson, ids["second"])
+        courses.update_lesson(lesson, lesson.title, "看板每周导出ＥＸＣＥＬ表格。", "0.25", "read")
+        db.session.commit()
+    run_jobs(app)
+    hit = find(app, "excel").hits[0]
+    assert hit.lesson_id == ids["second"]
+    assert re.search(r"<mark[^>]*>ＥＸＣＥＬ</mark>", str(hit.snippet))
+
+
 def test_drafts_and_unpublished_lessons_never_appear(app):
     ids = library(app)
     assert find(app, "量子纠缠").total == 0 and find(app, "草稿").total == 0
