@@ -10,6 +10,7 @@ import re
 import threading
 
 import jieba
+import opencc
 from pypinyin import Style, lazy_pinyin
 from whoosh.analysis import LowercaseFilter, NgramFilter, Token, Tokenizer
 
@@ -44,6 +45,28 @@ def fold_width(text: str) -> str:
     return text.translate(_FULL_WIDTH)
 
 
+_converters = threading.local()  # an OpenCC converter is not documented as thread-safe
+
+
+def simplified(text: str) -> str:
+    """Traditional characters as simplified (黨費 → 党费, 三會一課 → 三会一课): members typing with a
+    traditional input method, or a handwriting pad set to it, find the library, which is simplified.
+    Kept as typed in the rare case the conversion would change the length (offsets must hold)."""
+    converter = getattr(_converters, "t2s", None)
+    if converter is None:
+        converter = _converters.t2s = opencc.OpenCC("t2s")
+    try:
+        converted = converter.convert(text)
+    except UnicodeError:  # a lone surrogate (undecodable bytes in a query string): nothing to convert
+        return text
+    return converted if len(converted) == len(text) else text
+
+
+def normalize(text: str) -> str:
+    """What both documents and queries are cut from: full-width folded, traditional simplified."""
+    return simplified(fold_width(text))
+
+
 def _is_word(text: str) -> bool:
     return _WORD.search(text) is not None
 
@@ -65,7 +88,7 @@ class JiebaTokenizer(Tokenizer):
     ):
         load_dictionary()
         token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for pos, (word, start, end) in enumerate(jieba.tokenize(fold_width(value), mode="search")):
+        for pos, (word, start, end) in enumerate(jieba.tokenize(normalize(value), mode="search")):
             if not _is_word(word):
                 continue
             token.text = word.strip()
@@ -111,7 +134,7 @@ class GramJoiner(Tokenizer):
 
     def __call__(self, value, positions=False, chars=False, start_pos=0, start_char=0, **kwargs):
         token = Token(positions, chars, **{k: v for k, v in kwargs.items() if k in ("removestops", "mode")})
-        for pos, run in enumerate(_WORD_RUN.finditer(fold_width(value))):
+        for pos, run in enumerate(_WORD_RUN.finditer(normalize(value))):
             token.text, token.boost, token.stopped = run.group(), 1.0, False
             if positions:
                 token.pos = start_pos + pos
@@ -127,7 +150,7 @@ def gram_analyzer():
 
 def grams(text: str) -> list[str]:
     """The 2-grams of a query (its single character when it has only one)."""
-    kept = "".join(ch.lower() for ch in fold_width(text) if _is_word(ch))
+    kept = "".join(ch.lower() for ch in normalize(text) if _is_word(ch))
     if len(kept) <= 1:
         return [kept] if kept else []
     # A doubled character (党党, a key pressed twice) is searched as the one character.

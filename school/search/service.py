@@ -26,7 +26,7 @@ from school.courses.models import Course, Lesson
 from school.formatting import clock
 from school.media.models import Attachment, SubtitleTrack
 from school.search import index, suggest
-from school.search.analysis import fold_width, grams, known_word, title_pinyin, words
+from school.search.analysis import fold_width, grams, known_word, normalize, title_pinyin, words
 
 MAX_QUERY = 100
 MAX_PAGE = 50  # a page costs every hit before it: nobody reads past the 1,000th
@@ -348,7 +348,7 @@ def search(
             same = dict(kind=kind, course_id=course_id, days=days, now=now, viewer=viewer)
             seen = lambda pair: searcher.doc_frequency("grams", pair) > 0  # noqa: E731
             for candidate in suggest.corrections(
-                results.query, suggest.known_variants(searcher), seen_pair=seen
+                normalize(results.query), suggest.known_variants(searcher), seen_pair=seen
             ):
                 tried = search(candidate, per_page=1, correct=False, **same)
                 if tried.total and not tried.partial:

@@ -118,6 +118,22 @@ def test_full_width_letters_and_digits_find_what_half_width_ones_do(app, typed, 
     ]
 
 
+@pytest.mark.parametrize(
+    "typed, meant", [("黨費", "党费"), ("三會一課", "三会一课"), ("查核比評", "查核比评"), ("謄", "誊")]
+)
+def test_traditional_characters_find_what_simplified_ones_do(app, typed, meant):
+    library(app)
+    found = [(h.kind, h.lesson_id, h.start_ms, h.page, str(h.snippet)) for h in find(app, typed).hits]
+    assert found and found == [
+        (h.kind, h.lesson_id, h.start_ms, h.page, str(h.snippet)) for h in find(app, meant).hits
+    ]
+
+
+def test_a_traditional_typo_is_corrected_to_the_simplified_term(app):
+    library(app)
+    assert find(app, "防灘預警").suggestion == "防瘫预警"
+
+
 def test_a_full_width_word_in_the_library_is_found_and_highlighted_by_its_half_width_form(app):
     ids = library(app)
     with app.app_context():
