@@ -37,6 +37,7 @@ def schema() -> Schema:
     return Schema(
         key=ID(unique=True, stored=True),  # "lesson:12", "cue:55", "page:3:1", "course:4"
         kind=ID(stored=True),  # course | lesson | subtitle | document
+        played=ID(),  # "yes" on a lesson with a video or audio and on its subtitle cues (type=video)
         course=ID(stored=True),
         lesson=ID(stored=True),
         title=TEXT(analyzer=zh, phrase=False, stored=True, field_boost=3.0),

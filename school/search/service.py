@@ -32,7 +32,12 @@ MAX_QUERY = 100
 MAX_PAGE = 50  # a page costs every hit before it: nobody reads past the 1,000th
 REBUILD_BACKOFF = timedelta(minutes=10)
 log = logging.getLogger(__name__)
-KINDS = ("lesson", "subtitle", "document")
+KINDS = (
+    "lesson",
+    "video",
+    "subtitle",
+    "document",
+)  # video: what is said in or written about a lesson's video or audio
 # PDF text keeps the line breaks of the page layout; between Chinese characters they split words.
 LAYOUT_BREAK = re.compile(r"(?<=[\u3400-\u9fff])\s*\n\s*(?=[\u3400-\u9fff])")
 
@@ -65,11 +70,14 @@ def course_documents(course: Course) -> list[dict]:
         if lesson.state != "published":
             continue
         ids = dict(course=str(course.id), lesson=str(lesson.id), updated=lesson.updated_at)
+        # a lesson with a video or audio to play: its text and subtitle cues are "video" hits
+        played = {"played": "yes"} if lesson.media is not None else {}
         body = plain_text(lesson.body_md)
         docs.append(
             dict(
                 key=f"lesson:{lesson.id}",
                 kind="lesson",
+                **played,
                 title=lesson.title,
                 text=f"{body} {lesson.title} {course.title} {tags}",
                 body=body,
@@ -84,6 +92,7 @@ def course_documents(course: Course) -> list[dict]:
                     dict(
                         key=f"cue:{cue.id}",
                         kind="subtitle",
+                        **played,
                         text=cue.text,
                         body=cue.text,
                         grams=cue.text,
@@ -331,7 +340,9 @@ def search(
     if not passes:
         return results
     filters = []
-    if kind in KINDS:
+    if kind == "video":
+        filters.append(Term("played", "yes"))
+    elif kind in KINDS:
         filters.append(Term("kind", kind))
     if course_id:
         filters.append(Term("course", str(course_id)))

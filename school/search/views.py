@@ -66,7 +66,12 @@ def api_search():
           required: true
           description: the first 100 characters are searched
           schema: {type: string}
-        - {in: query, name: type, schema: {type: string, enum: [lesson, subtitle, document]}}
+        - in: query
+          name: type
+          description: >-
+            lesson: lesson titles and text; video: lessons with a video or audio (their text and
+            subtitles); subtitle: subtitle cues; document: attachment pages
+          schema: {type: string, enum: [lesson, video, subtitle, document]}
         - {in: query, name: course, schema: {type: integer}}
         - {in: query, name: date, schema: {type: string, enum: [week, month, year]}}
         - {in: query, name: page, schema: {type: integer, minimum: 1}}

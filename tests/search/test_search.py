@@ -18,7 +18,7 @@ from school.courses.models import Lesson
 from school.jobs import service as jobs
 from school.jobs.models import Job
 from school.media import service as media
-from school.media.models import Attachment
+from school.media.models import Attachment, MediaAsset
 from school.search import index
 from school.search import service as search
 from school.search.analysis import words
@@ -218,6 +218,27 @@ def test_hostile_queries_give_clear_results_never_errors(app, query):
     results = find(app, query)
     assert results.total >= 0
     assert results.truncated == (len(query.strip()) > search.MAX_QUERY)
+
+
+def test_the_video_filter_keeps_lessons_with_a_video_or_audio_and_their_subtitles(app, client):
+    ids = library(app)
+    with app.app_context():
+        lesson = db.session.get(Lesson, ids["first"])
+        # the second lesson has 看板 in its text and a PDF; the first has 要点 and cues
+        assert {h.lesson_id for h in find(app, "看板", kind="video").hits} == set()
+        asset = MediaAsset(lesson_id=lesson.id, state="ready", kind="audio", duration=60)
+        db.session.add(asset)
+        db.session.flush()
+        lesson.media_id = asset.id
+        db.session.commit()
+    run_jobs(app)  # setting the lesson's media re-indexes its course
+    kinds = {(h.kind, h.lesson_id) for h in find(app, "党费 三会一课 看板 查核比评", kind="video").hits}
+    assert kinds == {("lesson", ids["first"]), ("subtitle", ids["first"])}
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    page = client.get("/search?q=党费&type=video").get_data(as_text=True)
+    assert 'value="video" selected' in page and "?t=754" in page
+    assert client.get("/api/v1/search?q=查核比评&type=video").get_json()["total"] == 0
 
 
 @pytest.mark.parametrize(
