@@ -233,6 +233,7 @@ class Results:
     more: bool = False  # there is a next page
     exact: bool = True  # total counts every hit (else the hits up to the end of the next page)
     suggestion: str | None = None  # “您是不是要找”: the query with a mistyped term corrected
+    words: tuple[str, ...] = ()  # the words the hits were found by, to mark in titles
 
     @property
     def pages(self) -> int:
@@ -272,30 +273,30 @@ STOP_WORDS = frozenset(
 )
 
 
-def _passes(text: str) -> list[tuple[object, bool]]:
-    """Queries to try in turn, each with whether its hits hold only some of the words:
-    every word (jieba tokens); else, for Latin letters only, a title in pinyin (full or initials,
-    as a prefix); else every 1–2 char gram (single characters, words jieba splits differently);
-    else any of the longer words."""
+def _passes(text: str) -> list[tuple[object, bool, tuple[str, ...]]]:
+    """Queries to try in turn, each with whether its hits hold only some of the words and the
+    words to mark in titles: every word (jieba tokens); else, for Latin letters only, a title in
+    pinyin (full or initials, as a prefix); else every 1–2 char gram (single characters, words
+    jieba splits differently); else any of the longer words."""
 
     def anywhere(word: str):
         return Or([Term("title", word), Term("text", word)])
 
     kept = [w for w in words(text) if w not in STOP_WORDS]
-    passes: list[tuple[object, bool]] = []
+    passes: list[tuple[object, bool, tuple[str, ...]]] = []
     if kept:
-        passes.append((And([anywhere(w) for w in kept]), False))
+        passes.append((And([anywhere(w) for w in kept]), False, tuple(kept)))
     typed = fold_width(text).replace(" ", "").lower()
     if len(typed) >= 2 and typed.isascii() and typed.isalpha():  # sanhui, shyk: a title in pinyin
-        passes.append((Prefix("pinyin", typed) if len(typed) >= 3 else Term("pinyin", typed), False))
+        passes.append((Prefix("pinyin", typed) if len(typed) >= 3 else Term("pinyin", typed), False, ()))
     gram_list = grams(" ".join(kept) if kept else text)
     # Grams rescue a short term jieba cut differently (誊, 组织生活会); for a longer query
     # they only repeat the loose pass at a higher cost.
     if gram_list and len(gram_list) <= 6 and not all(known_word(w) for w in kept):
-        passes.append((And([Term("grams", g) for g in gram_list]), False))
+        passes.append((And([Term("grams", g) for g in gram_list]), False, tuple(gram_list)))
     loose = [w for w in kept if len(w) > 1] or kept  # in the loose pass a lone 交 or 的 is noise
     if len(loose) > 1 or loose != kept:
-        passes.append((Or([anywhere(w) for w in loose]), True))
+        passes.append((Or([anywhere(w) for w in loose]), True, tuple(loose)))
     return passes
 
 
@@ -380,7 +381,7 @@ def _fill(results: Results, searcher, passes, filters: list, mask) -> None:
     """Run the passes in turn until one finds something the member may see; put its page of hits
     (highlighted) into results."""
     per_page = results.per_page
-    for query, partial in passes:
+    for query, partial, marked in passes:
         if filters:
             query = And([query, *filters])
         # Up to the end of the next page only: counting every match re-runs the query
@@ -399,7 +400,7 @@ def _fill(results: Results, searcher, passes, filters: list, mask) -> None:
             if int(f["course"]) in courses and (not f.get("lesson") or int(f["lesson"]) in lessons)
         ]
         if hits:
-            results.partial = partial
+            results.partial, results.words = partial, marked
             break
     else:
         return
@@ -457,6 +458,28 @@ def _snippet(hit, stored: dict, fragmenter) -> str:
             return marked
     title = stored.get("title")
     return (title and hit.highlights("title")) or escape((body or title or "")[:80])
+
+
+def mark(text: str, marked: tuple[str, ...]) -> Markup:
+    """A title with the words searched in <mark> and the rest escaped. Words are matched on the
+    title's normalised form (full-width folded, traditional read as simplified, one character for
+    one), so 三會一課 is marked for 三会一课 where it stands."""
+    folded = normalize(text)
+    if len(folded.lower()) == len(text):  # lower() may lengthen a few letters (İ)
+        folded = folded.lower()
+    inside = [False] * len(text)
+    for word in marked:
+        start = folded.find(word) if word else -1
+        while start != -1:
+            inside[start : start + len(word)] = [True] * len(word)
+            start = folded.find(word, start + 1)
+    runs, start = [], 0
+    for end in range(1, len(text) + 1):
+        if end == len(text) or inside[end] != inside[start]:
+            run = escape(text[start:end])
+            runs.append(Markup("<mark>%s</mark>") % run if inside[start] else run)
+            start = end
+    return Markup("").join(runs)
 
 
 def course_choices(viewer) -> list[tuple[int, str]]:

@@ -49,6 +49,7 @@ def page():
         params=params,
         links=_links(params),
         clock=clock,
+        mark=service.mark,
         courses=service.course_choices(current_user),
     )
 

@@ -282,6 +282,32 @@ def test_search_page_groups_hits_and_links_to_the_second(app, client):
     assert client.get("/search?q=%ff%fe&type=bogus&course=abc&page=-1").status_code == 200
 
 
+def test_the_words_searched_are_marked_in_course_and_lesson_titles(app, client):
+    ids = library(app)
+    make_user(make_org(), phone="13800000009")
+    sign_in(client, "13800000009")
+    html = client.get("/search?q=三會一課 看板").get_data(as_text=True)  # traditional, as typed
+    assert "「<mark>三会一课</mark>」怎么开好</a></h2>" in html
+    assert f'/lessons/{ids["second"]}">防瘫预警<mark>看板</mark></a></h3>' in html
+    # found by grams (a single character): the character is marked wherever it stands
+    assert "支部党员<mark>大</mark>会</a></h3>" in client.get("/search?q=大").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "title, words, marked",
+    [
+        ("「三會一課」<b>", ("三会一课",), "「<mark>三會一課</mark>」&lt;b&gt;"),
+        ("ＰＰＴ课件制作", ("ppt", "课件"), "<mark>ＰＰＴ课件</mark>制作"),
+        ("组织生活会", ("组织", "织生", "生活"), "<mark>组织生活</mark>会"),
+        ("党费", (), "党费"),
+        ("İ党费", ("党费",), "İ<mark>党费</mark>"),
+        ("", ("党",), ""),
+    ],
+)
+def test_mark_wraps_the_words_where_they_stand_and_escapes_the_rest(title, words, marked):
+    assert str(search.mark(title, words)) == marked
+
+
 def test_the_course_filter_lists_published_courses_and_narrows_hits(app, client):
     ids = library(app)
     make_user(make_org(), phone="13800000009")
