@@ -38,6 +38,7 @@ KINDS = (
     "subtitle",
     "document",
 )  # video: what is said in or written about a lesson's video or audio
+HAN = re.compile(r"[\u3400-\u9fff]")  # a Chinese character
 # PDF text keeps the line breaks of the page layout; between Chinese characters they split words.
 LAYOUT_BREAK = re.compile(r"(?<=[\u3400-\u9fff])\s*\n\s*(?=[\u3400-\u9fff])")
 
@@ -280,6 +281,10 @@ def _passes(text: str) -> list[tuple[object, bool, tuple[str, ...]]]:
     jieba splits differently); else any of the longer words."""
 
     def anywhere(word: str):
+        # A Chinese character alone (课, 党) is found inside words too (党课, 课件): jieba keeps it
+        # as a token only where it stands alone. Its gram has a lower boost, so those rank first.
+        if len(word) == 1 and HAN.match(word):
+            return Or([Term("title", word), Term("text", word), Term("grams", word)])
         return Or([Term("title", word), Term("text", word)])
 
     kept = [w for w in words(text) if w not in STOP_WORDS]

@@ -579,6 +579,18 @@ def test_a_passage_cut_out_of_a_longer_text_shows_where_it_was_cut(app):
     assert ">党费</mark>是义务" in str(hit.snippet)
 
 
+def test_a_single_character_is_found_inside_words_too(app):
+    ids = library(app)
+    set_text(app, ids["second"], "看板上写着：支部明天会通知大家。")  # jieba cuts 会 alone only here
+    hits = find(app, "会").hits
+    assert (hits[0].kind, hits[0].lesson_id) == ("lesson", ids["second"])  # where it stands alone
+    # and inside words: 三会一课, 支部党员大会, 会议记录
+    found = {(h.kind, h.lesson_id) for h in hits}
+    assert {("course", None), ("lesson", ids["first"]), ("subtitle", ids["first"])} <= found
+    assert re.search(r"看<mark[^>]*>板</mark>", str(find(app, "板").hits[0].snippet))
+    assert ids["draft"] not in {h.lesson_id for h in find(app, "密").hits}  # 保密 is in the draft only
+
+
 def test_a_doubled_character_is_searched_as_one(app):
     library(app)
     assert find(app, "党党").total >= 1 and find(app, "党党党党").total == find(app, "党").total
