@@ -158,14 +158,14 @@ def grams(text: str) -> list[str]:
     return list(dict.fromkeys(pair[0] if pair[0] == pair[1] else pair for pair in pairs))
 
 
-_HAN_RUN = re.compile(r"[\u3400-\u9fff]+")
+HAN_RUN = re.compile(r"[\u3400-\u9fff]+")  # Chinese characters
 
 
 def title_pinyin(title: str) -> str:
     """A title as members may type it without an input method: full pinyin and initials of each
     run of Chinese characters and of all of them (「三会一课」怎么开好 → sanhuiyike shyk
     zenmekaihao zmkh sanhuiyikezenmekaihao shykzmkh), space separated, for prefix matching."""
-    runs = _HAN_RUN.findall(title or "")
+    runs = HAN_RUN.findall(title or "")
     if not runs:
         return ""
     forms = []

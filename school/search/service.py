@@ -26,19 +26,14 @@ from school.courses.models import Course, Lesson
 from school.formatting import clock
 from school.media.models import Attachment, SubtitleTrack
 from school.search import index, suggest
-from school.search.analysis import fold_width, grams, known_word, normalize, title_pinyin, words
+from school.search.analysis import HAN_RUN, fold_width, grams, known_word, normalize, title_pinyin, words
 
 MAX_QUERY = 100
 MAX_PAGE = 50  # a page costs every hit before it: nobody reads past the 1,000th
 REBUILD_BACKOFF = timedelta(minutes=10)
 log = logging.getLogger(__name__)
-KINDS = (
-    "lesson",
-    "video",
-    "subtitle",
-    "document",
-)  # video: what is said in or written about a lesson's video or audio
-HAN = re.compile(r"[\u3400-\u9fff]")  # a Chinese character
+# video: what is said in or written about a lesson's video or audio (its text and subtitle cues)
+KINDS = ("lesson", "video", "subtitle", "document")
 # PDF text keeps the line breaks of the page layout; between Chinese characters they split words.
 LAYOUT_BREAK = re.compile(r"(?<=[\u3400-\u9fff])\s*\n\s*(?=[\u3400-\u9fff])")
 
@@ -283,7 +278,7 @@ def _passes(text: str) -> list[tuple[object, bool, tuple[str, ...]]]:
     def anywhere(word: str):
         # A Chinese character alone (课, 党) is found inside words too (党课, 课件): jieba keeps it
         # as a token only where it stands alone. Its gram has a lower boost, so those rank first.
-        if len(word) == 1 and HAN.match(word):
+        if len(word) == 1 and HAN_RUN.match(word):
             return Or([Term("title", word), Term("text", word), Term("grams", word)])
         return Or([Term("title", word), Term("text", word)])
 
